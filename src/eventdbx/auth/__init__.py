@@ -1,0 +1,1 @@
+"""Ed25519 keys, JWT issue and verification, action/resource scopes."""

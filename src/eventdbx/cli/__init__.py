@@ -1,0 +1,1 @@
+"""The dbx command line: click commands, one module per noun."""

@@ -1,0 +1,1 @@
+"""The Cap'n Proto control socket: schemas, framing codec, server and client."""

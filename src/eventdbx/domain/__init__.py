@@ -1,0 +1,1 @@
+"""Pure values and rules of EventDBX: no I/O, no clocks read, no SQL."""

@@ -1,0 +1,1 @@
+"""The plugin pipeline: enqueuer, dispatcher, backoff, registry, installs and sinks."""

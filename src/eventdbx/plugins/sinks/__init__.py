@@ -1,0 +1,1 @@
+"""One module per sink kind behind the Sink interface."""

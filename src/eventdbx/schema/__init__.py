@@ -1,0 +1,1 @@
+"""JSON schemas for aggregates: model, parsing and validation (pure, no I/O)."""

@@ -1,0 +1,1 @@
+"""The only code that speaks SQL: SQLite databases, migrations and the store Protocols."""
