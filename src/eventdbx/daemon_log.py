@@ -18,7 +18,7 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 class _Formatter(logging.Formatter):
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         moment = datetime.fromtimestamp(record.created, tz=UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -38,10 +38,10 @@ class DailyGzipHandler(logging.handlers.TimedRotatingFileHandler):
                          encoding="utf-8", delay=False)
         self.directory = directory
 
-    def doRollover(self) -> None:  # noqa: N802
+    def doRollover(self) -> None:
         if self.stream:
             self.stream.close()
-            self.stream = None  # type: ignore[assignment]
+            self.stream = None
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.gmtime())
         target = self.directory / f"eventdbx_{stamp}.log.gz"
         n = 1

@@ -36,7 +36,7 @@ def _started_epoch(info: PidInfo) -> float | None:
 
     try:
         return parse_ts(info.started_at).timestamp()
-    except Exception:  # noqa: BLE001 - a hand-edited pid file must not break status
+    except Exception:
         return None
 
 
@@ -77,7 +77,7 @@ def _prepare(settings: Settings) -> None:
 
 def _spawn_daemon(settings: Settings) -> int:
     cmd = [sys.executable, "-m", "eventdbx", "--config", str(settings.config_path), "__internal:server"]
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    child = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True,
     )

@@ -1,0 +1,158 @@
+"""PluginEnvelope frames (plugin.capnp): encode init/event/ack/error, decode replies, split a byte stream."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from eventdbx.errors import SerializationError
+
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "plugin.capnp"
+MAX_SEGMENTS = 512
+
+
+@cache
+def _schema() -> Any:
+    import capnp
+
+    return capnp.load(str(SCHEMA_PATH))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventFrameFields:
+    """The PluginEvent fields of one delivery (control-socket.md §10, plugins.md §7 mapping)."""
+
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    event_version: int
+    event_id: str
+    created_at_epoch_micros: int
+    payload_json: str = "null"
+    metadata_json: str = "null"
+    hash: str = ""
+    merkle_root: str = ""
+    state_version: int = 0
+    state_archived: bool = False
+    state_merkle_root: str = ""
+    state_entries: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    schema_json: str = "null"
+    extensions_json: str = "null"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitFields:
+    """The PluginInit fields sent to a process plugin after each spawn."""
+
+    plugin_name: str
+    version: str
+    target: str
+    transport: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """An `ack` (message None) or `error` envelope from a plugin."""
+
+    sequence: int
+    message: str | None = None
+
+
+def encode_event(fields: EventFrameFields, sequence: int) -> bytes:
+    """One framed PluginEnvelope{event}."""
+    message = _schema().PluginEnvelope.new_message()
+    event = message.init("event")
+    event.sequence = sequence
+    event.aggregateType = fields.aggregate_type
+    event.aggregateId = fields.aggregate_id
+    event.eventType = fields.event_type
+    event.eventVersion = fields.event_version
+    event.eventId = fields.event_id
+    event.createdAtEpochMicros = fields.created_at_epoch_micros
+    event.payloadJson = fields.payload_json
+    event.metadataJson = fields.metadata_json
+    event.hash = fields.hash
+    event.merkleRoot = fields.merkle_root
+    event.stateVersion = fields.state_version
+    event.stateArchived = fields.state_archived
+    event.stateMerkleRoot = fields.state_merkle_root
+    entries = event.init("stateEntries", len(fields.state_entries))
+    for slot, (key, value) in zip(entries, fields.state_entries, strict=True):
+        slot.key = key
+        slot.value = value
+    event.schemaJson = fields.schema_json
+    event.extensionsJson = fields.extensions_json
+    data: bytes = message.to_bytes()
+    return data
+
+
+def encode_init(fields: InitFields) -> bytes:
+    """One framed PluginEnvelope{init}."""
+    message = _schema().PluginEnvelope.new_message()
+    init = message.init("init")
+    init.pluginName = fields.plugin_name
+    init.version = fields.version
+    init.target = fields.target
+    init.transport = fields.transport
+    data: bytes = message.to_bytes()
+    return data
+
+
+def encode_reply(reply: Reply) -> bytes:
+    """One framed PluginEnvelope{ack} or {error} (what a plugin writes back)."""
+    message = _schema().PluginEnvelope.new_message()
+    if reply.message is None:
+        message.init("ack").sequence = reply.sequence
+    else:
+        error = message.init("error")
+        error.sequence = reply.sequence
+        error.message = reply.message
+    data: bytes = message.to_bytes()
+    return data
+
+
+def decode_reply(frame: bytes) -> Reply:
+    """Read an ack/error envelope; any other variant is a SerializationError."""
+    try:
+        with _schema().PluginEnvelope.from_bytes(frame) as envelope:
+            which = envelope.which()
+            if which == "ack":
+                return Reply(sequence=int(envelope.ack.sequence))
+            if which == "error":
+                return Reply(sequence=int(envelope.error.sequence), message=str(envelope.error.message))
+    except SerializationError:
+        raise
+    except Exception as exc:
+        raise SerializationError(f"invalid plugin envelope: {exc}") from exc
+    raise SerializationError(f"unexpected plugin envelope variant '{which}'")
+
+
+def decode_envelope(frame: bytes) -> tuple[str, dict[str, Any]]:
+    """Decode any envelope into its variant name and a plain dict of its fields (SDK side)."""
+    try:
+        with _schema().PluginEnvelope.from_bytes(frame) as envelope:
+            which = str(envelope.which())
+            body = getattr(envelope, which).to_dict()
+    except Exception as exc:
+        raise SerializationError(f"invalid plugin envelope: {exc}") from exc
+    return which, body
+
+
+def frame_length(header: bytes) -> tuple[int, int]:
+    """From the first 4 bytes: (bytes of segment table still to read, segment count)."""
+    (count_minus_one,) = struct.unpack("<I", header[:4])
+    segments = count_minus_one + 1
+    if segments > MAX_SEGMENTS:
+        raise SerializationError(f"too many segments ({segments})")
+    table = 4 * segments + (4 if segments % 2 == 0 else 0)
+    return table, segments
+
+
+def body_length(table: bytes, segments: int) -> int:
+    """Total bytes of the segments given the segment-size table."""
+    sizes: tuple[int, ...] = struct.unpack(f"<{segments}I", table[: 4 * segments])
+    return 8 * sum(sizes)
