@@ -307,43 +307,38 @@ class ProcessWorker:
         proc = self._proc
         if proc is None or proc.stdin is None or not self._running.is_set():
             raise DeliveryError(f"process plugin '{self.spec.name}' is not running", retryable=True)
-        loop = asyncio.get_running_loop()
+        # Every delivery is a pending future, so an exit mid-delivery is reported in one place
+        # (_fail_pending), which also counts poison jobs.
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        timeout = self.spec.timeout_secs
         async with self._write_lock:
             sequence = self._sequence
             self._sequence += 1
-            frame = frame_for(sequence)
-            future: asyncio.Future[None] | None = None
-            if self.spec.ack:
-                future = loop.create_future()
-                self._pending[sequence] = future
+            self._pending[sequence] = future
             self._inflight_job = job_id
             try:
-                proc.stdin.write(frame)
-                await asyncio.wait_for(proc.stdin.drain(), self.spec.timeout_secs)
+                proc.stdin.write(frame_for(sequence))
+                await asyncio.wait_for(proc.stdin.drain(), timeout)
             except TimeoutError as exc:
                 self._pending.pop(sequence, None)
                 raise DeliveryError(
-                    f"process plugin '{self.spec.name}' write timed out after "
-                    f"{_fmt(self.spec.timeout_secs)}s",
+                    f"process plugin '{self.spec.name}' write timed out after {_fmt(timeout)}s",
                     retryable=True,
                 ) from exc
-            except (ConnectionError, OSError) as exc:
-                self._pending.pop(sequence, None)
-                await asyncio.wait_for(asyncio.shield(proc.wait()), self.spec.timeout_secs)
-                raise DeliveryError(
-                    f"process plugin '{self.spec.name}' exited (status {proc.returncode})",
-                    retryable=True,
-                ) from exc
-        if future is None:
-            self._done(job_id)
-            return
+            except (ConnectionError, OSError):
+                timeout += (
+                    self.timing.stop_eof_wait
+                )  # the exit is being observed: wait for its report
+            else:
+                if not self.spec.ack:
+                    self._pending.pop(sequence, None)
+                    future.set_result(None)
         try:
-            await asyncio.wait_for(future, self.spec.timeout_secs)
+            await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError as exc:
             self._pending.pop(sequence, None)
             raise DeliveryError(
-                f"process plugin '{self.spec.name}' ack timed out after "
-                f"{_fmt(self.spec.timeout_secs)}s",
+                f"process plugin '{self.spec.name}' ack timed out after {_fmt(self.spec.timeout_secs)}s",
                 retryable=True,
             ) from exc
         self._done(job_id)

@@ -150,7 +150,8 @@ async def test_same_job_in_flight_for_three_exits_is_permanent(tmp_path: Path) -
     crash = _script(
         tmp_path,
         "crash.py",
-        "import sys\nsys.stdin.buffer.read(20)\nsys.stdin.buffer.read(8)\nraise SystemExit(1)\n",
+        "import sys\nfrom eventdbx.sdk.plugin import read_frame\n"
+        "read_frame(sys.stdin.buffer)\nsys.stdin.buffer.read(8)\nraise SystemExit(1)\n",
     )
     spec = _spec(tmp_path, crash, ack=True)
     errors: list[DeliveryError] = []
