@@ -1,0 +1,73 @@
+"""Event hashes and Merkle roots (data-model.md §5), with an O(log n) frontier for appends. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def event_hash(
+    aggregate_type: str, aggregate_id: str, version: int, event_type: str,
+    payload_map: Mapping[str, str],
+) -> str:
+    """sha256(type ‖ id ‖ u64_be(version) ‖ event_type ‖ (key ‖ value)* in UTF-8 byte order of keys), hex."""
+    parts = [
+        aggregate_type.encode(), aggregate_id.encode(), version.to_bytes(8, "big"), event_type.encode(),
+    ]
+    # Python str order is code-point order, which equals UTF-8 byte order.
+    for key in sorted(payload_map):
+        parts.append(key.encode())
+        parts.append(payload_map[key].encode())
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def _parent(left: str, right: str) -> str:
+    return hashlib.sha256((left + right).encode("ascii")).hexdigest()
+
+
+def merkle_root(hashes: Sequence[str]) -> str:
+    """Full recompute: pair per level (odd last node with itself); one leaf is the root; none → sha256("")."""
+    if not hashes:
+        return EMPTY_ROOT
+    level = list(hashes)
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [_parent(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def frontier_append(frontier: Sequence[str | None], leaf: str) -> list[str | None]:
+    """Push one leaf: frontier[k] is the root of a complete 2^k-leaf subtree not yet paired (None if absent)."""
+    out: list[str | None] = list(frontier)
+    carry = leaf
+    for level, node in enumerate(out):
+        if node is None:
+            out[level] = carry
+            return out
+        carry = _parent(node, carry)
+        out[level] = None
+    out.append(carry)
+    return out
+
+
+def frontier_root(frontier: Sequence[str | None]) -> str:
+    """Root over all leaves pushed so far; equals merkle_root of those leaves, in O(log n)."""
+    top = len(frontier) - 1
+    while top >= 0 and frontier[top] is None:
+        top -= 1
+    if top < 0:
+        return EMPTY_ROOT
+    # acc: the incomplete right edge raised to the current level (lone nodes pair with themselves).
+    acc: str | None = None
+    for level in range(top):
+        node = frontier[level]
+        if node is not None:
+            acc = _parent(node, node if acc is None else acc)
+        elif acc is not None:
+            acc = _parent(acc, acc)
+    highest = frontier[top]
+    assert highest is not None
+    return highest if acc is None else _parent(highest, acc)

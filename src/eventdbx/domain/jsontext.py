@@ -1,0 +1,169 @@
+"""JSON text with the spec's exact numbers (data-model.md §1, §4): parse, canonical dump, compact/pretty output.
+
+Fast paths: stdlib `json.loads` with number hooks for parsing and orjson for dumping; the precise scanner
+(jsonscan) only runs to produce the reference error message or when the fast path cannot be trusted
+(escaped surrogates, deep nesting). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+from eventdbx.domain.json_value import JSONValue
+from eventdbx.domain.jsonnumbers import (
+    I64_MIN,
+    U64_MAX,
+    NumberOutOfRange,
+    format_float,
+    format_number,
+    parse_float_token,
+    parse_int_token,
+)
+from eventdbx.domain.jsonscan import MAX_DEPTH, Scanner
+
+__all__ = [
+    "JSONValue",
+    "dumps_canonical",
+    "format_number",
+    "load_canonical",
+    "parse_json",
+    "to_compact",
+    "to_pretty",
+]
+
+_DECODER = json.JSONDecoder(parse_float=parse_float_token, parse_constant=None, strict=True)
+# An escaped surrogate needs the precise scanner (serde rejects lone surrogates; stdlib accepts them).
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+# Integer tokens the stdlib would keep as ints but §4 turns into doubles: `-0` and 19+ digit tokens.
+_RISKY_INT = re.compile(r"-0(?![.\deE])|\d{19}")
+
+
+class _Rejected(Exception):
+    """Raised by hooks: the fast path must hand over to the precise scanner."""
+
+
+def _reject_constant(token: str) -> Any:
+    raise _Rejected(token)
+
+
+def _safe_float(token: str) -> float:
+    try:
+        return parse_float_token(token)
+    except NumberOutOfRange:
+        raise _Rejected(token) from None
+
+
+def _safe_int(token: str) -> int | float:
+    try:
+        return parse_int_token(token)
+    except NumberOutOfRange:
+        raise _Rejected(token) from None
+
+
+_FAST = json.JSONDecoder(parse_float=_safe_float, parse_constant=_reject_constant)
+_FAST_INTS = json.JSONDecoder(
+    parse_float=_safe_float, parse_int=_safe_int, parse_constant=_reject_constant
+)
+
+
+def _too_deep(value: JSONValue) -> bool:
+    """True when containers nest MAX_DEPTH levels or more (iterative, only visits containers)."""
+    stack: list[tuple[JSONValue, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        assert isinstance(children, (list, type({}.values())))
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 >= MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_json(text: str) -> JSONValue:
+    """Parse JSON text per §1/§4; raises JsonSyntaxError('<reference msg> at line L column C')."""
+    if _ESCAPED_SURROGATE.search(text) is None:
+        decoder = _FAST_INTS if _RISKY_INT.search(text) else _FAST
+        try:
+            value: JSONValue = decoder.decode(text)
+        except (ValueError, _Rejected, RecursionError):
+            pass
+        else:
+            if text.count("[") + text.count("{") < MAX_DEPTH or not isinstance(
+                value, (dict, list)
+            ) or not _too_deep(value):
+                return value
+    return Scanner(text).parse()
+
+
+# -- dumping ----------------------------------------------------------------------------------------------
+
+
+def _fragmentize(value: Any) -> Any:
+    """Copy of value with floats (and out-of-range ints) replaced by Fragments of their §4 text."""
+    if isinstance(value, float):
+        return orjson.Fragment(format_float(value))
+    if isinstance(value, dict):
+        return {k: _fragmentize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_fragmentize(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not I64_MIN <= value <= U64_MAX:
+        return orjson.Fragment(format_number(value))
+    return value
+
+
+def _dumps(obj: Any, option: int) -> bytes:
+    """orjson dump with §4 numbers: orjson's float layout differs only by `e+`, so redo only then."""
+    try:
+        out = orjson.dumps(obj, option=option)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_fragmentize(obj), option=option)
+    if b"e+" in out:
+        return orjson.dumps(_fragmentize(obj), option=option)
+    return out
+
+
+def dumps_canonical(value: JSONValue) -> str:
+    """Compact JSON, keys sorted at every depth, §4 numbers, §1 string escaping."""
+    return _dumps(value, orjson.OPT_SORT_KEYS).decode()
+
+
+def to_compact(obj: Any, *, sort_keys: bool = False) -> str:
+    """Compact JSON of obj; orjson.Fragment values are inserted verbatim."""
+    return _dumps(obj, orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+
+
+def _expand(obj: Any) -> Any:
+    """Replace Fragments by their lossless parse so the pretty printer can indent them."""
+    if isinstance(obj, orjson.Fragment):
+        return load_canonical(orjson.dumps(obj).decode())
+    if isinstance(obj, dict):
+        return {k: _expand(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_expand(v) for v in obj]
+    return obj
+
+
+def to_pretty(obj: Any, *, sort_keys: bool = False) -> str:
+    """2-space indented JSON (layout of json.dumps(indent=2)); Fragments are expanded and indented too."""
+    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return _dumps(_expand(obj), option).decode()
+
+
+def _verbatim_number(token: str) -> Any:
+    return orjson.Fragment(token)
+
+
+_LOSSLESS = json.JSONDecoder(
+    parse_float=_verbatim_number, parse_int=_verbatim_number, parse_constant=_reject_constant
+)
+
+
+def load_canonical(text: str) -> Any:
+    """Re-read canonical JSON text; numbers stay verbatim (orjson.Fragment) so re-printing never changes them."""
+    return _LOSSLESS.decode(text)
