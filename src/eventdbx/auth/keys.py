@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eventdbx.auth.jws import SignatureCache
 from eventdbx.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ class SigningKeys:
     public: Any  # Ed25519PublicKey
     public_raw: bytes
     key_id: str
+    verified: SignatureCache = field(default_factory=SignatureCache, compare=False, repr=False)
 
 
 def encode_private_v2(seed: bytes, public: bytes) -> bytes:
@@ -110,25 +113,19 @@ def check_key_pair(private_key: str, public_key: str, *, path: Path | None = Non
         raise ConfigError(MISMATCH)
 
 
-_CACHE: dict[tuple[str, str, str], SigningKeys] = {}
-
-
 def signing_keys(auth: AuthSettings) -> SigningKeys:
-    """Load (and cache per key text) the Ed25519 objects for `[auth]`; checks the pair by derivation."""
-    cache_key = (auth.private_key, auth.public_key, auth.key_id)
-    hit = _CACHE.get(cache_key)
-    if hit is not None:
-        return hit
+    """Load the Ed25519 objects for `[auth]` (cached per key text); checks the pair by derivation."""
+    return _load_keys(auth.private_key, auth.public_key, auth.key_id)
+
+
+@lru_cache(maxsize=8)
+def _load_keys(private_key: str, public_key: str, key_id: str) -> SigningKeys:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    check_key_pair(auth.private_key, auth.public_key, derive=True)
-    if not auth.private_key:
+    if not private_key:
         raise ConfigError("missing [auth] signing keys")
-    seed, _ = decode_private(base64.b64decode(auth.private_key.strip()))
+    check_key_pair(private_key, public_key, derive=True)
+    seed, _ = decode_private(base64.b64decode(private_key.strip()))
     private = Ed25519PrivateKey.from_private_bytes(seed)
-    public_raw = base64.b64decode(auth.public_key.strip())
-    keys = SigningKeys(private=private, public=private.public_key(), public_raw=public_raw, key_id=auth.key_id)
-    if len(_CACHE) > 8:
-        _CACHE.clear()
-    _CACHE[cache_key] = keys
-    return keys
+    public_raw = base64.b64decode(public_key.strip())
+    return SigningKeys(private=private, public=private.public_key(), public_raw=public_raw, key_id=key_id)
