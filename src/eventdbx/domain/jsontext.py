@@ -23,7 +23,8 @@ from eventdbx.domain.jsonnumbers import (
     parse_float_token,
     parse_int_token,
 )
-from eventdbx.domain.jsonscan import MAX_DEPTH, Scanner
+from eventdbx.domain.jsonscan import MAX_DEPTH, Scanner, position
+from eventdbx.errors import JsonSyntaxError
 
 __all__ = [
     "JSONValue",
@@ -35,7 +36,6 @@ __all__ = [
     "to_pretty",
 ]
 
-_DECODER = json.JSONDecoder(parse_float=parse_float_token, parse_constant=None, strict=True)
 # An escaped surrogate needs the precise scanner (serde rejects lone surrogates; stdlib accepts them).
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 # Integer tokens the stdlib would keep as ints but §4 turns into doubles: `-0` and 19+ digit tokens.
@@ -72,12 +72,12 @@ _FAST_INTS = json.JSONDecoder(
 
 def _too_deep(value: JSONValue) -> bool:
     """True when containers nest MAX_DEPTH levels or more (iterative, only visits containers)."""
-    stack: list[tuple[JSONValue, int]] = [(value, 1)]
+    stack: list[tuple[dict[str, JSONValue] | list[JSONValue], int]] = []
+    if isinstance(value, (dict, list)):
+        stack.append((value, 1))
     while stack:
         node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        assert isinstance(children, (list, type({}.values())))
-        for child in children:
+        for child in node.values() if isinstance(node, dict) else node:
             if isinstance(child, (dict, list)):
                 if depth + 1 >= MAX_DEPTH:
                     return True
@@ -85,18 +85,32 @@ def _too_deep(value: JSONValue) -> bool:
     return False
 
 
+def _check_encodable(text: str) -> None:
+    """Reject lone surrogate code points in the text itself (they are not UTF-8; serde never sees them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line, column = position(text, exc.start, False)
+        raise JsonSyntaxError(f"invalid unicode code point at line {line} column {column}") from None
+
+
 def parse_json(text: str) -> JSONValue:
-    """Parse JSON text per §1/§4; raises JsonSyntaxError('<reference msg> at line L column C')."""
-    if _ESCAPED_SURROGATE.search(text) is None:
+    """Parse JSON text per §1/§4; raises JsonSyntaxError('<reference msg> at line L column C').
+
+    Fast path: stdlib json with §4 number hooks. It defers to the precise scanner for escaped surrogates
+    (serde rejects lone ones), NaN/Infinity, out-of-range numbers, deep nesting and every syntax error,
+    so it never accepts a document the reference rejects.
+    """
+    if not text.isascii():
+        _check_encodable(text)
+    if "\\u" not in text or _ESCAPED_SURROGATE.search(text) is None:
         decoder = _FAST_INTS if _RISKY_INT.search(text) else _FAST
         try:
             value: JSONValue = decoder.decode(text)
         except (ValueError, _Rejected, RecursionError):
             pass
         else:
-            if text.count("[") + text.count("{") < MAX_DEPTH or not isinstance(
-                value, (dict, list)
-            ) or not _too_deep(value):
+            if text.count("[") + text.count("{") < MAX_DEPTH or not _too_deep(value):
                 return value
     return Scanner(text).parse()
 
