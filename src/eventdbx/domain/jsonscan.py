@@ -30,19 +30,22 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 class _Fail(Exception):
     """An error code with the character index it is reported at."""
 
-    def __init__(self, message: str, index: int, peek: bool) -> None:
+    def __init__(self, message: str, index: int, peek: bool, extra: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.index = index
-        self.peek = peek
+        self.extra = 1 if peek else extra
 
 
-def position(text: str, index: int, peek: bool) -> tuple[int, int]:
-    """serde_json position of char index `index` (`peek`: one byte past its start, clamped)."""
+def position(text: str, index: int, peek: bool, extra: int = 0) -> tuple[int, int]:
+    """serde_json position after char index `index` plus `extra` bytes (`peek`: one byte), clamped.
+
+    serde reads bytes: an error raised after consuming one byte of a multi-byte character points
+    into that character, hence the byte arithmetic.
+    """
     data = text.encode("utf-8", "surrogatepass")
-    end = len(text[:index].encode("utf-8", "surrogatepass"))
-    if peek:
-        end = min(end + 1, len(data))
+    end = len(text[:index].encode("utf-8", "surrogatepass")) + (1 if peek else extra)
+    end = min(end, len(data))
     prefix = data[:end]
     return prefix.count(b"\n") + 1, end - (prefix.rfind(b"\n") + 1)
 
@@ -63,7 +66,7 @@ class Scanner:
             if self._skip_ws() is not None:
                 raise _Fail("trailing characters", self.i, True)
         except _Fail as fail:
-            line, column = position(self.text, fail.index, fail.peek)
+            line, column = position(self.text, fail.index, False, fail.extra)
             raise JsonSyntaxError(f"{fail.message} at line {line} column {column}") from None
         return value
 
@@ -126,7 +129,7 @@ class Scanner:
             if got is None:
                 raise _Fail(EOF_VALUE, self.i, False)
             if got != expected:
-                raise _Fail("expected ident", self.i, False)
+                raise _Fail("expected ident", self.i - 1, True)
 
     def _array(self) -> list[JSONValue]:
         items: list[JSONValue] = []
@@ -216,7 +219,7 @@ class Scanner:
         if ch in _ESCAPES:
             return _ESCAPES[ch]
         if ch != "u":
-            raise _Fail("invalid escape", self.i, False)
+            raise _Fail("invalid escape", self.i - 1, True)
         first = self._hex4()
         if 0xDC00 <= first <= 0xDFFF:
             raise _Fail("lone leading surrogate in hex escape", self.i, False)
@@ -228,20 +231,21 @@ class Scanner:
                 raise _Fail(EOF_STRING, self.i, False)
             self.i += 1
             if got != expected:
-                raise _Fail("unexpected end of hex escape", self.i, False)
+                raise _Fail("unexpected end of hex escape", self.i - 1, True)
         second = self._hex4()
         if not 0xDC00 <= second <= 0xDFFF:
             raise _Fail("lone leading surrogate in hex escape", self.i, False)
         return chr(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))
 
     def _hex4(self) -> int:
-        if self.i + 4 > self.n:
+        start = self.i
+        digits = self.text[start : start + 4]
+        if len(digits) < 4 and len(digits.encode("utf-8", "surrogatepass")) < 4:
             self.i = self.n
             raise _Fail(EOF_STRING, self.n, False)
-        digits = self.text[self.i : self.i + 4]
-        self.i += 4
         if not all(c in _HEX for c in digits):
-            raise _Fail("invalid escape", self.i, False)
+            raise _Fail("invalid escape", start, False, extra=4)  # serde consumed 4 bytes
+        self.i = start + 4
         return int(digits, 16)
 
     # -- numbers -------------------------------------------------------------------------------------------
@@ -258,7 +262,7 @@ class Scanner:
                 raise _Fail("invalid number", self.i, True)
             return self._after_integer(positive, 0)
         if not "1" <= ch <= "9":
-            raise _Fail("invalid number", self.i, False)
+            raise _Fail("invalid number", self.i - 1, True)
         sig = ord(ch) - 48
         while (d := self._digit()) is not None:
             if sig * 10 + d > U64_MAX:
@@ -320,7 +324,7 @@ class Scanner:
         if ch is None:
             raise _Fail(EOF_VALUE, self.i, False)
         if not "0" <= ch <= "9":
-            raise _Fail("invalid number", self.i, False)
+            raise _Fail("invalid number", self.i - 1, True)
         exp = ord(ch) - 48
         while (d := self._digit()) is not None:
             self.i += 1
