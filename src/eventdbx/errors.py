@@ -12,6 +12,7 @@ EventDBXError                      exit 1, wire "internal"
 ├── SchemaNotFoundError            schema_not_found     schema not found
 ├── InvalidSchemaError             invalid_schema       invalid schema: <detail>
 ├── SchemaViolationError           schema_violation     schema violation: <detail>
+│   └── SchemaRequiredError        schema_violation     <detail> (CLI, unprefixed); wire_message adds the prefix
 ├── VersionConflictError           version_conflict     version conflict: <detail>
 ├── ConfigError                    config               configuration error: <detail>
 ├── StorageError                   storage              storage error: <detail>
@@ -112,6 +113,19 @@ class SchemaViolationError(EventDBXError):
 
     code = "schema_violation"
     prefix = "schema violation: "
+
+
+class SchemaRequiredError(SchemaViolationError):
+    """aggregate requires a schema before events can be appended when restrict=strict"""
+
+    # The CLI prints the reference text bare (`Error: aggregate T requires a schema ...`, pinned);
+    # the control socket sends `wire_message`, which carries the usual `schema violation: ` prefix.
+    prefix = ""
+
+    @property
+    def wire_message(self) -> str:
+        """The socket form: `schema violation: <detail>`."""
+        return f"{SchemaViolationError.prefix}{self.detail}"
 
 
 class VersionConflictError(EventDBXError):
