@@ -1,0 +1,335 @@
+"""The outbox enqueuer (plugins.md §2): tails event_store.db by global sequence and writes plugin jobs.
+
+Per plugin, one BEGIN IMMEDIATE transaction on plugin_queue.db re-reads the cursor, reads up to 500 events after it,
+inserts their jobs and moves the cursor, so a kill -9 anywhere neither loses nor duplicates a job (invariant I1).
+It never delivers anything (the dispatcher does) and never writes event_store.db.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from eventdbx.clock import Clock, SystemClock
+from eventdbx.domain.envelope import build_envelope
+from eventdbx.domain.jsontext import parse_json
+from eventdbx.domain.records import AggregateState, EventRecord
+from eventdbx.domain.state import fold_state, payload_map
+from eventdbx.plugins.registry import PluginDefinition, PluginRegistry
+from eventdbx.store import events as store_events
+from eventdbx.store.database import Database
+from eventdbx.store.plugin_queue import PluginQueue
+from eventdbx.store.plugin_queue_model import NewJob
+from eventdbx.store.schemas import load_schema
+
+if TYPE_CHECKING:
+    from eventdbx.config import Settings
+
+log = logging.getLogger("eventdbx.plugin")
+BATCH = 500
+POLL_SECS = 0.5
+_CACHE_LIMIT = 10_000
+
+
+class EnvelopeSource:
+    """Builds jobs for events read from one event-store connection: state as of each event, schema at enqueue time.
+
+    States are cached per aggregate across batches (a backlog folds each aggregate once, O(N)).
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+        self._schemas: dict[str, dict[str, Any] | None] = {}
+
+    def clear(self) -> None:
+        """Forget cached schemas (call once per pass: schemas may change between passes)."""
+        self._schemas.clear()
+        if len(self._states) > _CACHE_LIMIT:
+            self._states.clear()
+
+    def schema(self, conn: Any, aggregate_type: str) -> dict[str, Any] | None:
+        """The aggregate type's schema as a dict, cached for the pass."""
+        if aggregate_type not in self._schemas:
+            schema = load_schema(conn, aggregate_type)
+            self._schemas[aggregate_type] = None if schema is None else schema.to_dict()
+        return self._schemas[aggregate_type]
+
+    def state(self, conn: Any, event: EventRecord) -> AggregateState:
+        """The aggregate state as of `event`: stored state when current, else folded (cached)."""
+        key = (event.aggregate_type, event.aggregate_id)
+        cached = self._states.get(key)
+        if cached is not None and cached[0] == event.version:
+            folded = cached[1]
+        elif cached is not None and cached[0] == event.version - 1:
+            folded = fold_state(cached[1], payload_map(parse_json(event.payload_json)))
+        else:
+            folded = self._load(conn, event)
+        self._states[key] = (event.version, folded)
+        return AggregateState(
+            aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id, version=event.version,
+            state=folded, merkle_root=event.merkle_root, archived=False,
+        )
+
+    @staticmethod
+    def _load(conn: Any, event: EventRecord) -> dict[str, str]:
+        row = store_events.load_aggregate(conn, event.aggregate_type, event.aggregate_id)
+        if row is not None and row.version == event.version:
+            return dict(row.state)
+        folded: dict[str, str] = {}
+        for past in store_events.events_of(conn, event.aggregate_type, event.aggregate_id, up_to=event.version):
+            folded = fold_state(folded, payload_map(parse_json(past.payload_json)))
+        return folded
+
+    def job(self, conn: Any, definition: PluginDefinition, event: EventRecord, *, replay: bool = False) -> NewJob:
+        """The job of `event` for `definition`, shaped by its current payload mode."""
+        mode = definition.payload_mode
+        state = self.state(conn, event) if mode.has_state else None
+        schema = self.schema(conn, event.aggregate_type) if mode.has_schema else None
+        return NewJob(
+            plugin_name=definition.name, label=definition.label, aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id, event_type=event.event_type, event_id=event.event_id,
+            version=event.version, event_created_at=event.created_at,
+            envelope=build_envelope(mode, event, state, schema), replay=replay,
+        )
+
+
+def _head(db: Database) -> int:
+    with db.read() as conn:
+        return store_events.head_seq(conn)
+
+
+class Enqueuer:
+    """Runs enqueue passes: on `wake()`, and at least every POLL_SECS for other writers (daemon)."""
+
+    def __init__(
+        self, settings: Settings, *, queue: PluginQueue | None = None, db: Database | None = None,
+        clock: Clock | None = None, on_jobs: Callable[[set[str]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.on_jobs = on_jobs
+        self._own_queue = queue is None
+        self._own_db = db is None
+        self.queue = queue or PluginQueue.open(settings.paths.plugin_queue, durability=settings.durability)
+        self.db = db or Database.open(settings.paths.event_store, settings.durability, create=True)
+        self.registry = PluginRegistry(settings.paths.plugins_json, warn=lambda m: log.warning("%s", m))
+        self.source = EnvelopeSource()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    def close(self) -> None:
+        """Close what this enqueuer opened."""
+        if self._own_queue:
+            self.queue.close()
+        if self._own_db:
+            self.db.close()
+
+    def refresh_settings(self, settings: Settings) -> None:
+        """Adopt new settings (paths are fixed for the daemon's life)."""
+        self.settings = settings
+
+    def wake(self) -> None:
+        """Ask for a pass now (thread-safe; cheap when nothing is new)."""
+        loop, event = self._loop, self._wake
+        if loop is not None and event is not None:
+            loop.call_soon_threadsafe(event.set)
+
+    def run_pass(self) -> int:
+        """One pass over every configured plugin; returns the number of jobs created."""
+        return sum(self._pass().values())
+
+    def _pass(self) -> dict[str, int]:
+        definitions = self.registry.current()
+        created: dict[str, int] = {}
+        self.source.clear()
+        head = _head(self.db)
+        cursors = {s.name: s.cursor for s in self.queue.list_states()}
+        if self.registry.healthy:
+            configured = {d.name for d in definitions}
+            for name in sorted(set(cursors) - configured):
+                purged = self.queue.remove_plugin(name)
+                log.info("plugin '%s' was removed; deleted its cursor and %d queued job(s)", name, purged)
+        for definition in definitions:
+            cursor = cursors.get(definition.name)
+            if cursor is None:
+                self._start_at_head(definition.name)
+            elif cursor > head:
+                self._clamp(definition.name, cursor, head)
+            elif cursor < head and definition.enabled:
+                created[definition.name] = self._advance(definition, head)
+        return {name: n for name, n in created.items() if n}
+
+    def _start_at_head(self, name: str) -> None:
+        with self.queue.transaction() as tx:
+            if tx.cursor(name) is not None:
+                return
+            head = _head(self.db)
+            tx.set_cursor(name, head)
+        log.info("plugin '%s' has no cursor; starting at the log head (seq %d)", name, head)
+
+    def _clamp(self, name: str, cursor: int, head: int) -> None:
+        with self.queue.transaction() as tx:
+            current = tx.cursor(name)
+            if current is not None and current > head:
+                tx.set_cursor(name, head)
+                log.error("plugin '%s' cursor (seq %d) is ahead of the log head (seq %d); clamped", name, cursor, head)
+
+    def _advance(self, definition: PluginDefinition, head: int) -> int:
+        """Enabled plugin behind the head: emit jobs (emit_events) or just follow the head."""
+        if not definition.emit_events:
+            with self.queue.transaction() as tx:
+                current = tx.cursor(definition.name)
+                if current is not None and current < head:
+                    tx.set_cursor(definition.name, head)
+            return 0
+        total = 0
+        while True:
+            count, more = self._batch(definition)
+            total += count
+            if not more:
+                return total
+
+    def _batch(self, definition: PluginDefinition) -> tuple[int, bool]:
+        """One transaction: re-read cursor, read ≤500 events, insert jobs, move cursor. (jobs, maybe more)."""
+        with self.queue.transaction() as tx:
+            cursor = tx.cursor(definition.name)
+            if cursor is None:
+                return 0, False
+            with self.db.read() as conn:
+                batch = store_events.events_after(conn, cursor, BATCH)
+                jobs = [self.source.job(conn, definition, record) for _, record in batch]
+            if not batch:
+                return 0, False
+            tx.insert_jobs(jobs, now=self.clock.time())
+            tx.set_cursor(definition.name, batch[-1][0])
+        return len(jobs), len(batch) == BATCH
+
+    async def run(self, stop_event: asyncio.Event) -> None:
+        """Run passes until `stop_event` is set; SQLite work happens on one dedicated thread."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueuer")
+        try:
+            while not stop_event.is_set():
+                self._wake.clear()
+                try:
+                    created = await self._loop.run_in_executor(executor, self._pass)
+                except Exception as exc:  # a broken pass must never stop the daemon; retried next poll
+                    log.warning("plugin enqueue pass failed: %s", exc)
+                    created = {}
+                if created and self.on_jobs is not None:
+                    self.on_jobs(set(created))
+                await _first_of(stop_event, self._wake, timeout=POLL_SECS)
+        finally:
+            executor.shutdown(wait=True)
+            self._loop = self._wake = None
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@contextmanager
+def _stores(settings: Settings) -> Iterator[tuple[Database, PluginQueue]]:
+    db = Database.open(settings.paths.event_store, settings.durability, create=True)
+    try:
+        queue = PluginQueue.open(settings.paths.plugin_queue, durability=settings.durability)
+        try:
+            yield db, queue
+        finally:
+            queue.close()
+    finally:
+        db.close()
+
+
+def enqueue_once(settings: Settings, *, clock: Clock | None = None) -> int:
+    """One pass over all plugins (the CLI calls it after a direct apply or commit); jobs created."""
+    with _stores(settings) as (db, queue):
+        enqueuer = Enqueuer(settings, queue=queue, db=db, clock=clock)
+        return enqueuer.run_pass()
+
+
+def init_cursor(settings: Settings, name: str) -> int:
+    """`plugin config` of a new name: its cursor starts at the log head. Returns the head."""
+    with _stores(settings) as (db, queue), queue.transaction() as tx:
+        head = _head(db)
+        tx.set_cursor(name, head)
+        return head
+
+
+def backlog(settings: Settings, name: str) -> int:
+    """Events owed to the plugin: head − cursor (0 without a cursor)."""
+    with _stores(settings) as (db, queue):
+        state = queue.get_state(name)
+        if state is None or state.cursor is None:
+            return 0
+        return max(0, _head(db) - state.cursor)
+
+
+def skip_backlog(settings: Settings, name: str) -> int:
+    """`enable --skip-backlog`: move the cursor to the head first. Returns the events skipped."""
+    with _stores(settings) as (db, queue), queue.transaction() as tx:
+        head = _head(db)
+        cursor = tx.cursor(name)
+        tx.set_cursor(name, head)
+        return 0 if cursor is None else max(0, head - cursor)
+
+
+def purge_plugin(settings: Settings, name: str) -> int:
+    """`plugin remove`: delete the cursor and the pending, processing and dead jobs. Returns jobs purged."""
+    with _stores(settings) as (_db, queue):
+        return queue.remove_plugin(name)
+
+
+def _aggregate_ids(conn: Any, aggregate_type: str, aggregate_id: str | None) -> list[str]:
+    if aggregate_id is not None:
+        found = store_events.load_aggregate(conn, aggregate_type, aggregate_id)
+        return [] if found is None else [aggregate_id]
+    return [row.aggregate_id for row in store_events.list_aggregates(conn) if row.aggregate_type == aggregate_type]
+
+
+def count_replay(settings: Settings, aggregate_type: str, aggregate_id: str | None) -> tuple[int, int]:
+    """(events, aggregates) a replay would queue (`--dry-run` and the confirmation prompt)."""
+    with _stores(settings) as (db, _queue), db.read() as conn:
+        ids = _aggregate_ids(conn, aggregate_type, aggregate_id)
+        events = sum(store_events.count_events(conn, aggregate_type, i) for i in ids)
+        return events, len(ids)
+
+
+def enqueue_replay(
+    settings: Settings, definition: PluginDefinition, aggregate_type: str, aggregate_id: str | None,
+    *, progress: Callable[[int], None] | None = None, clock: Clock | None = None,
+) -> tuple[int, int]:
+    """Queue replay jobs (current payload mode, state as of each event), committed in batches of 500."""
+    clock = clock or SystemClock()
+    source = EnvelopeSource()
+    total = 0
+    with _stores(settings) as (db, queue):
+        with db.read() as conn:
+            ids = _aggregate_ids(conn, aggregate_type, aggregate_id)
+        for agg_id in ids:
+            with db.read() as conn:
+                records = store_events.events_of(conn, aggregate_type, agg_id)
+                jobs = [source.job(conn, definition, r, replay=True) for r in records]
+            total += _commit_batches(queue, jobs, clock, progress)
+    return total, len(ids)
+
+
+def _commit_batches(queue: PluginQueue, jobs: Sequence[NewJob], clock: Clock,
+                    progress: Callable[[int], None] | None) -> int:
+    for start in range(0, len(jobs), BATCH):
+        chunk = jobs[start:start + BATCH]
+        with queue.transaction() as tx:
+            tx.insert_jobs(chunk, now=clock.time())
+        if progress is not None:
+            progress(len(chunk))
+    return len(jobs)

@@ -1,0 +1,220 @@
+"""Enqueuer on real SQLite files: every row of the plugins.md §2 rules table, envelopes, batches, replay, daemon loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from enqueuer_support import append, make_settings, plugin, write_plugins
+
+from eventdbx.clock import FakeClock
+from eventdbx.config import Settings
+from eventdbx.plugins import enqueuer as enq
+from eventdbx.plugins.registry import load_plugins
+from eventdbx.schema.model import new_schema
+from eventdbx.store.database import Database
+from eventdbx.store.plugin_queue import PluginQueue
+from eventdbx.store.plugin_queue_model import JobStatus, Resolution
+from eventdbx.store.schemas import save_schema
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[tuple[Settings, Database, PluginQueue]]:
+    settings = make_settings(tmp_path / "data")
+    db = Database.open(settings.paths.event_store, settings.durability, create=True)
+    queue = PluginQueue.open(settings.paths.plugin_queue)
+    yield settings, db, queue
+    queue.close()
+    db.close()
+
+
+def cursor(queue: PluginQueue, name: str) -> int | None:
+    state = queue.get_state(name)
+    return None if state is None else state.cursor
+
+
+def live_jobs(queue: PluginQueue, name: str) -> list[tuple[str, int]]:
+    return [(j.aggregate_id, j.version) for j in queue.list_jobs(plugin=name) if not j.replay]
+
+
+def test_enabled_plugin_gets_one_job_per_event_with_state_as_of_the_event(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook"))
+    assert enq.init_cursor(settings, "hook") == 0
+    append(db, "order", "o1", '{"status":"created","total":15}')
+    append(db, "order", "o1", '{"status":"shipped"}')
+    append(db, "order", "o2", '{"x":1.50}')
+    assert enq.enqueue_once(settings, clock=FakeClock()) == 3
+    assert enq.enqueue_once(settings) == 0
+    jobs = queue.list_jobs(plugin="hook")
+    assert [(j.aggregate_id, j.version, j.status) for j in jobs] == [
+        ("o1", 1, JobStatus.PENDING), ("o1", 2, JobStatus.PENDING), ("o2", 1, JobStatus.PENDING)]
+    first = orjson.loads(jobs[0].envelope)
+    assert first["state"] == {"aggregate_id": "o1", "aggregate_type": "order", "archived": False,
+                              "merkle_root": "r1", "state": {"status": "created", "total": "15"}, "version": 1}
+    assert orjson.loads(jobs[1].envelope)["state"]["state"] == {"status": "shipped", "total": "15"}
+    assert '"payload":{"x":1.50}' in jobs[2].envelope and "schema" not in first
+    assert jobs[0].label == "log (hook)" and jobs[0].created_at == FakeClock().now
+    assert cursor(queue, "hook") == 3
+
+
+def test_emit_events_false_follows_the_head(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("rest", emit_events=False))
+    enq.init_cursor(settings, "rest")
+    append(db, "order", "o1")
+    append(db, "order", "o1")
+    assert enq.enqueue_once(settings) == 0
+    assert cursor(queue, "rest") == 2 and queue.counts().pending == 0
+
+
+def test_disabled_pauses_and_enable_enqueues_or_skips_the_backlog(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("a", enabled=False), plugin("b", enabled=False))
+    enq.init_cursor(settings, "a")
+    enq.init_cursor(settings, "b")
+    for _ in range(3):
+        append(db, "order", "o1")
+    assert enq.enqueue_once(settings) == 0
+    assert (cursor(queue, "a"), enq.backlog(settings, "a")) == (0, 3)
+    assert enq.skip_backlog(settings, "b") == 3
+    write_plugins(settings, plugin("a"), plugin("b"))
+    assert enq.enqueue_once(settings) == 3
+    assert live_jobs(queue, "a") == [("o1", 1), ("o1", 2), ("o1", 3)] and live_jobs(queue, "b") == []
+
+
+def test_newly_configured_starts_at_the_head(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    append(db, "order", "o1")
+    enq.init_cursor(settings, "late")
+    write_plugins(settings, plugin("late"))
+    append(db, "order", "o1")
+    assert enq.enqueue_once(settings) == 1
+    assert live_jobs(queue, "late") == [("o1", 2)]
+
+
+def test_removed_plugin_loses_cursor_and_open_jobs(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("gone"), plugin("stay"))
+    enq.init_cursor(settings, "gone")
+    enq.init_cursor(settings, "stay")
+    append(db, "order", "o1")
+    append(db, "order", "o2")
+    enq.enqueue_once(settings)
+    [job] = queue.claim("gone", now=time.time(), limit=1, lease_secs=35, ordering=load_plugins(
+        settings.paths.plugins_json)[0].ordering)
+    queue.mark_delivered(job.id, job.claim_token or "", started_at=0, now=time.time())
+    write_plugins(settings, plugin("stay"))
+    enq.enqueue_once(settings)
+    assert queue.get_state("gone") is None
+    assert [j.status for j in queue.list_jobs(plugin="gone")] == [JobStatus.DONE]
+    assert len(live_jobs(queue, "stay")) == 2
+
+
+def test_missing_cursor_is_created_at_the_head_with_info(env, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    append(db, "order", "o1")
+    append(db, "order", "o1")
+    write_plugins(settings, plugin("hand"))
+    with caplog.at_level(logging.INFO, logger="eventdbx.plugin"):
+        assert enq.enqueue_once(settings) == 0
+    assert "plugin 'hand' has no cursor; starting at the log head (seq 2)" in caplog.messages
+    assert cursor(queue, "hand") == 2
+
+
+def test_broken_plugins_json_removes_nothing(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook"))
+    enq.init_cursor(settings, "hook")
+    settings.paths.plugins_json.write_text("[{")
+    append(db, "order", "o1")
+    assert enq.enqueue_once(settings) == 0
+    assert cursor(queue, "hook") == 0
+
+
+def test_cursor_ahead_of_head_is_clamped(env, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook"))
+    with queue.transaction() as tx:
+        tx.set_cursor("hook", 9)
+    append(db, "order", "o1")
+    with caplog.at_level(logging.ERROR, logger="eventdbx.plugin"):
+        enq.enqueue_once(settings)
+    assert cursor(queue, "hook") == 1 and any("clamped" in m for m in caplog.messages)
+
+
+def test_schema_only_without_schema_is_done_empty(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("reg", payload_mode="schema-only"))
+    enq.init_cursor(settings, "reg")
+    append(db, "order", "o1")
+    with db.write() as conn:
+        save_schema(conn, new_schema("invoice", ["thing_changed"], None, "2025-10-20T09:00:00Z"))
+    append(db, "invoice", "i1")
+    enq.enqueue_once(settings)
+    bare, with_schema = queue.list_jobs(plugin="reg")
+    assert (bare.status, bare.resolution) == (JobStatus.DONE, Resolution.EMPTY)
+    assert with_schema.status is JobStatus.PENDING
+    assert orjson.loads(with_schema.envelope)["schema"]["aggregate"] == "invoice"
+
+
+def test_backlog_is_enqueued_in_batches_in_order(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook", payload_mode="event-only"))
+    enq.init_cursor(settings, "hook")
+    for i in range(1203):
+        append(db, "order", f"o{i % 7}")
+    assert enq.enqueue_once(settings) == 1203
+    ids = [j.id for j in queue.list_jobs(plugin="hook")]
+    assert ids == sorted(ids) and len(set(ids)) == 1203
+
+
+def test_replay_marks_jobs_and_uses_the_current_mode(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook", payload_mode="state-only"))
+    enq.init_cursor(settings, "hook")
+    for agg in ("o1", "o1", "o2", "o1"):
+        append(db, "order", agg, f'{{"last":"{agg}"}}')
+    append(db, "invoice", "i1")
+    [definition] = load_plugins(settings.paths.plugins_json)
+    assert enq.count_replay(settings, "order", None) == (4, 2)
+    assert enq.count_replay(settings, "order", "o1") == (3, 1)
+    progress: list[int] = []
+    assert enq.enqueue_replay(settings, definition, "order", None, progress=progress.append) == (4, 2)
+    jobs = queue.list_jobs(plugin="hook")
+    assert [(j.aggregate_id, j.version, j.replay) for j in jobs] == [
+        ("o1", 1, True), ("o1", 2, True), ("o1", 3, True), ("o2", 1, True)]
+    assert [orjson.loads(j.envelope)["state"]["version"] for j in jobs] == [1, 2, 3, 1]
+    assert sum(progress) == 4
+    assert enq.enqueue_once(settings) == 5  # live jobs are still owed, replay or not
+
+
+async def test_daemon_loop_wakes_and_polls(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook"))
+    enq.init_cursor(settings, "hook")
+    woken: list[set[str]] = []
+    enqueuer = enq.Enqueuer(settings, queue=queue, db=db, on_jobs=woken.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(enqueuer.run(stop))
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(append, db, "order", "o1")
+    enqueuer.wake()
+    deadline = time.monotonic() + 5
+    while not woken and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert woken == [{"hook"}]
+    other = Database.open(settings.paths.event_store, settings.durability, create=False)
+    await asyncio.to_thread(append, other, "order", "o2")  # another writer: found by polling
+    other.close()
+    while len(woken) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(woken) == 2
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert queue.counts().pending == 2
