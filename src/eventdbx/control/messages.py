@@ -1,0 +1,347 @@
+"""Typed encode/decode of control.capnp messages; capnp objects never leave this module."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from eventdbx.control.framing import root_struct
+
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+NESTING_LIMIT = 64
+TRAVERSAL_LIMIT_WORDS = 8 * 1024 * 1024
+REQUEST_VARIANTS = ("listAggregates", "getAggregate", "listEvents", "appendEvent", "verifyAggregate",
+                    "authenticate")
+CLI_REFUSAL = "Error: CLI proxy requests are not supported by this server\n"
+REPLICATION_REFUSAL = "replication is not supported by this server"
+
+
+@cache
+def _schema(name: str) -> Any:
+    import capnp
+
+    return capnp.load(str(SCHEMA_DIR / f"{name}.capnp"))
+
+
+class RequestDecodeError(Exception):
+    """A well-framed message that is not a readable ControlRequest; `request_id` is 0 when unknown."""
+
+    def __init__(self, request_id: int, detail: str) -> None:
+        super().__init__(detail)
+        self.request_id = request_id
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAggregates:
+    """listAggregates: `take` None when `hasTake` is false."""
+
+    id: int
+    skip: int = 0
+    take: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetAggregate:
+    """getAggregate."""
+
+    id: int
+    aggregate_type: str
+    aggregate_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListEvents:
+    """listEvents: `take` None when `hasTake` is false."""
+
+    id: int
+    aggregate_type: str
+    aggregate_id: str
+    skip: int = 0
+    take: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppendEvent:
+    """appendEvent with blank/unflagged optional fields already mapped to None."""
+
+    id: int
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    token: str = ""
+    payload_json: str | None = None
+    patch_json: str | None = None
+    note: str | None = None
+    metadata_json: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyAggregate:
+    """verifyAggregate."""
+
+    id: int
+    aggregate_type: str
+    aggregate_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Authenticate:
+    """authenticate (✚)."""
+
+    id: int
+    token: str
+
+
+Request = ListAggregates | GetAggregate | ListEvents | AppendEvent | VerifyAggregate | Authenticate
+
+
+def _blank_to_none(text: str) -> str | None:
+    return None if not text.strip() else text
+
+
+def decode_request(frame: bytes) -> Request:
+    """Decode one framed ControlRequest; RequestDecodeError (with the id when readable) otherwise."""
+    root = root_struct(frame)
+    request_id = root.u64(frame, 0) if root is not None else 0
+    if root is None:
+        raise RequestDecodeError(0, "message has no readable root struct")
+    tag = root.u16(frame, 8)
+    if tag >= len(REQUEST_VARIANTS):
+        raise RequestDecodeError(request_id, f"unknown request variant {tag}")
+    try:
+        with _schema("control").ControlRequest.from_bytes(
+            frame, traversal_limit_in_words=TRAVERSAL_LIMIT_WORDS, nesting_limit=NESTING_LIMIT,
+        ) as message:
+            return _read(message, tag, request_id)
+    except UnicodeDecodeError as exc:
+        raise RequestDecodeError(request_id, f"invalid UTF-8 in text field: {exc.reason}") from exc
+    except RequestDecodeError:
+        raise
+    except Exception as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RequestDecodeError(request_id, f"invalid control request: {detail}") from exc
+
+
+def _read(message: Any, tag: int, request_id: int) -> Request:
+    if tag == 3:
+        a = message.appendEvent
+        return AppendEvent(
+            id=request_id, token=str(a.token).strip(), aggregate_type=str(a.aggregateType),
+            aggregate_id=str(a.aggregateId), event_type=str(a.eventType),
+            payload_json=_blank_to_none(str(a.payloadJson)), patch_json=_blank_to_none(str(a.patchJson)),
+            note=str(a.note) if a.hasNote else None,
+            metadata_json=_blank_to_none(str(a.metadataJson)) if a.hasMetadata else None,
+            expected_version=int(a.expectedVersion) if a.hasExpectedVersion else None,
+        )
+    if tag == 0:
+        la = message.listAggregates
+        return ListAggregates(id=request_id, skip=int(la.skip), take=int(la.take) if la.hasTake else None)
+    if tag == 1:
+        g = message.getAggregate
+        return GetAggregate(id=request_id, aggregate_type=str(g.aggregateType), aggregate_id=str(g.aggregateId))
+    if tag == 2:
+        le = message.listEvents
+        return ListEvents(id=request_id, aggregate_type=str(le.aggregateType), aggregate_id=str(le.aggregateId),
+                          skip=int(le.skip), take=int(le.take) if le.hasTake else None)
+    if tag == 4:
+        v = message.verifyAggregate
+        return VerifyAggregate(id=request_id, aggregate_type=str(v.aggregateType),
+                               aggregate_id=str(v.aggregateId))
+    return Authenticate(id=request_id, token=str(message.authenticate.token).strip())
+
+
+def encode_request(request: Request) -> bytes:
+    """Frame a request the way reference clients do: every field set (client side and tests)."""
+    message = _schema("control").ControlRequest.new_message()
+    message.id = request.id
+    if isinstance(request, ListAggregates):
+        body = message.init("listAggregates")
+        body.skip = request.skip
+        body.take = request.take or 0
+        body.hasTake = request.take is not None
+    elif isinstance(request, GetAggregate | VerifyAggregate):
+        body = message.init("getAggregate" if isinstance(request, GetAggregate) else "verifyAggregate")
+        body.aggregateType = request.aggregate_type
+        body.aggregateId = request.aggregate_id
+    elif isinstance(request, ListEvents):
+        body = message.init("listEvents")
+        body.aggregateType = request.aggregate_type
+        body.aggregateId = request.aggregate_id
+        body.skip = request.skip
+        body.take = request.take or 0
+        body.hasTake = request.take is not None
+    elif isinstance(request, AppendEvent):
+        _fill_append(message.init("appendEvent"), request)
+    else:
+        message.init("authenticate").token = request.token
+    data: bytes = message.to_bytes()
+    return data
+
+
+def _fill_append(body: Any, request: AppendEvent) -> None:
+    body.token = request.token
+    body.aggregateType = request.aggregate_type
+    body.aggregateId = request.aggregate_id
+    body.eventType = request.event_type
+    body.payloadJson = request.payload_json or ""
+    body.patchJson = request.patch_json or ""
+    body.note = request.note or ""
+    body.hasNote = request.note is not None
+    body.metadataJson = request.metadata_json or ""
+    body.hasMetadata = request.metadata_json is not None
+    body.expectedVersion = request.expected_version or 0
+    body.hasExpectedVersion = request.expected_version is not None
+
+
+# ---- responses: text-only replies are built directly (one copy), the rest through pycapnp ----
+
+_TAG_LIST_AGGREGATES, _TAG_GET, _TAG_LIST_EVENTS, _TAG_APPEND, _TAG_VERIFY, _TAG_ERROR, _TAG_AUTH = range(7)
+_HEADER = struct.Struct("<IIQQQQ")  # seg count-1, seg size, root ptr, id, tag word, member ptr
+
+
+def _text_reply(request_id: int, tag: int, texts: Sequence[str | bytes], data: bytes = b"") -> bytes:
+    """ControlResponse{id, member(data words, texts...)} as one segment (texts given as str or UTF-8)."""
+    blobs = [t if isinstance(t, bytes) else t.encode() for t in texts]
+    data_words = len(data) // 8
+    ptrs = len(blobs)
+    inner = bytearray(data)
+    pointer_area = bytearray(8 * ptrs)
+    tail = bytearray()
+    for index, blob in enumerate(blobs):
+        # list pointer: offset from the end of this pointer word to the text start
+        start_word = (ptrs - index - 1) + len(tail) // 8
+        size = len(blob) + 1
+        struct.pack_into("<Q", pointer_area, 8 * index, (start_word << 2) | 1 | (2 << 32) | (size << 35))
+        tail += blob
+        tail += b"\0" * (8 - len(blob) % 8)
+    inner += pointer_area
+    inner += tail
+    words = 4 + len(inner) // 8
+    root_ptr = (2 << 32) | (1 << 48)
+    member_ptr = (data_words << 32) | (ptrs << 48)
+    return _HEADER.pack(0, words, root_ptr, request_id, tag, member_ptr) + bytes(inner)
+
+
+def encode_list_aggregates(request_id: int, aggregates_json: str | bytes) -> bytes:
+    """ControlResponse{listAggregates{aggregatesJson}}."""
+    return _text_reply(request_id, _TAG_LIST_AGGREGATES, (aggregates_json,))
+
+
+def encode_get_aggregate(request_id: int, found: bool, aggregate_json: str | bytes) -> bytes:
+    """ControlResponse{getAggregate{found, aggregateJson}}."""
+    return _text_reply(request_id, _TAG_GET, (aggregate_json,), struct.pack("<Q", 1 if found else 0))
+
+
+def encode_list_events(request_id: int, events_json: str | bytes) -> bytes:
+    """ControlResponse{listEvents{eventsJson}}."""
+    return _text_reply(request_id, _TAG_LIST_EVENTS, (events_json,))
+
+
+def encode_append(request_id: int, event_json: str | bytes) -> bytes:
+    """ControlResponse{appendEvent{eventJson}}."""
+    return _text_reply(request_id, _TAG_APPEND, (event_json,))
+
+
+def encode_verify(request_id: int, merkle_root: str) -> bytes:
+    """ControlResponse{verifyAggregate{merkleRoot}}."""
+    return _text_reply(request_id, _TAG_VERIFY, (merkle_root,))
+
+
+def encode_error(request_id: int, code: str, message: str) -> bytes:
+    """ControlResponse{error{code, message}}."""
+    return _text_reply(request_id, _TAG_ERROR, (code, message))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticateReply:
+    """The identity and scopes of an accepted token."""
+
+    subject: str
+    group: str
+    user: str
+    expires_at: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+def encode_authenticate(request_id: int, reply: AuthenticateReply) -> bytes:
+    """ControlResponse{authenticate{...}}."""
+    message = _schema("control").ControlResponse.new_message()
+    message.id = request_id
+    body = message.init("authenticate")
+    body.subject = reply.subject
+    body.group = reply.group
+    body.user = reply.user
+    body.expiresAt = reply.expires_at
+    for name, values in (("actions", reply.actions), ("resources", reply.resources)):
+        items = body.init(name, len(values))
+        for index, value in enumerate(values):
+            items[index] = value
+    data: bytes = message.to_bytes()
+    return data
+
+
+def encode_cli_refusal() -> bytes:
+    """CliResponse{exitCode=1, stdout="", stderr=<refusal>}."""
+    message = _schema("cli").CliResponse.new_message()
+    message.exitCode = 1
+    message.stdout = ""
+    message.stderr = CLI_REFUSAL
+    data: bytes = message.to_bytes()
+    return data
+
+
+def encode_replication_refusal() -> bytes:
+    """ReplicationHelloResponse{accepted=false, message=<refusal>}."""
+    message = _schema("replication").ReplicationHelloResponse.new_message()
+    message.accepted = False
+    message.message = REPLICATION_REFUSAL
+    data: bytes = message.to_bytes()
+    return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Response:
+    """A decoded ControlResponse (client side): `kind` is the union member name."""
+
+    id: int
+    kind: str
+    text: str = ""
+    found: bool = False
+    error_code: str = ""
+    error_message: str = ""
+    auth: AuthenticateReply | None = None
+
+
+_TEXT_FIELD = {"listAggregates": "aggregatesJson", "listEvents": "eventsJson", "appendEvent": "eventJson",
+               "verifyAggregate": "merkleRoot", "getAggregate": "aggregateJson"}
+
+
+def decode_response(frame: bytes) -> Response:
+    """Decode one framed ControlResponse; ValueError when unreadable."""
+    try:
+        with _schema("control").ControlResponse.from_bytes(
+            frame, traversal_limit_in_words=1 << 30, nesting_limit=NESTING_LIMIT,
+        ) as message:
+            kind = str(message.which)
+            request_id = int(message.id)
+            body = getattr(message, kind)
+            if kind == "error":
+                return Response(id=request_id, kind=kind, error_code=str(body.code),
+                                error_message=str(body.message))
+            if kind == "authenticate":
+                auth = AuthenticateReply(
+                    subject=str(body.subject), group=str(body.group), user=str(body.user),
+                    expires_at=str(body.expiresAt), actions=tuple(str(a) for a in body.actions),
+                    resources=tuple(str(r) for r in body.resources))
+                return Response(id=request_id, kind=kind, auth=auth)
+            found = bool(body.found) if kind == "getAggregate" else False
+            return Response(id=request_id, kind=kind, text=str(getattr(body, _TEXT_FIELD[kind])), found=found)
+    except Exception as exc:
+        raise ValueError(f"unreadable control response: {exc}") from exc

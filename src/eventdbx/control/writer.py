@@ -1,0 +1,124 @@
+"""Group commit: appends from every connection queue to one writer thread that commits them in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from eventdbx.errors import EventDBXError, StorageError
+
+log = logging.getLogger("eventdbx.control.writer")
+
+Req = TypeVar("Req")
+Out = TypeVar("Out")
+BatchFn = Callable[[Sequence[Req]], Sequence[Out | EventDBXError]]
+DEFAULT_MAX_BATCH = 1024
+_STOP = object()
+
+
+class GroupCommitWriter(Generic[Req, Out]):
+    """One dedicated thread; each `submit` resolves with its own outcome or raises its own error.
+
+    The thread takes everything queued (up to `max_batch`) and hands it to `append_batch` at once, so
+    concurrent clients share one transaction (one fsync) while a lone client pays only its own.
+    `on_commit()` runs on the event loop after each batch that committed at least one event.
+    """
+
+    def __init__(self, append_batch: BatchFn[Req, Out], *, max_batch: int = DEFAULT_MAX_BATCH,
+                 on_commit: Callable[[], object] | None = None, name: str = "eventdbx-writer") -> None:
+        self._append_batch = append_batch
+        self._max_batch = max(1, max_batch)
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self.batches = 0
+        self.events = 0
+
+    def start(self) -> None:
+        """Start the writer thread, bound to the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._thread.start()
+
+    def submit_nowait(self, request: Req) -> asyncio.Future[Out]:
+        """Queue one append; the future gets the outcome or the EventDBXError."""
+        if self._loop is None or self._closed:
+            raise StorageError("the writer is not running")
+        future: asyncio.Future[Out] = self._loop.create_future()
+        self._queue.put((request, future))
+        return future
+
+    async def submit(self, request: Req) -> Out:
+        """Queue one append and wait for its own result."""
+        return await self.submit_nowait(request)
+
+    async def close(self) -> None:
+        """Finish everything queued, then stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        stopping = False
+        while not stopping:
+            item = get()
+            if item is _STOP:
+                break
+            batch: list[tuple[Req, asyncio.Future[Out]]] = [item]  # type: ignore[list-item]
+            while len(batch) < self._max_batch:
+                try:
+                    more = get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stopping = True
+                    break
+                batch.append(more)  # type: ignore[arg-type]
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Req, asyncio.Future[Out]]]) -> None:
+        requests = [request for request, _ in batch]
+        results: Sequence[Out | BaseException]
+        try:
+            results = self._append_batch(requests)
+            if len(results) != len(requests):
+                raise StorageError(f"append_batch returned {len(results)} results for {len(requests)}")
+        except EventDBXError as exc:
+            results = [exc] * len(requests)
+        except Exception as exc:  # a bug or a disk failure must fail the callers, not the thread
+            log.exception("group commit failed")
+            results = [StorageError(str(exc))] * len(requests)
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._resolve, [f for _, f in batch], list(results))
+        except RuntimeError:  # loop already closed
+            pass
+
+    def _resolve(self, futures: list[asyncio.Future[Out]], results: list[Out | BaseException]) -> None:
+        committed = 0
+        for future, result in zip(futures, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                committed += 1
+                future.set_result(result)
+        self.batches += 1
+        self.events += committed
+        if committed and self._on_commit is not None:
+            try:
+                self._on_commit()
+            except Exception:
+                log.exception("on_commit hook failed")
