@@ -144,3 +144,39 @@ def test_lone_surrogate_in_text_is_rejected() -> None:
     with pytest.raises(JsonSyntaxError) as info:
         parse_json('"a\udc80"')
     assert str(info.value) == "invalid unicode code point at line 1 column 2"
+
+
+TRICKY = [
+    "[01]", "[1,]", '{"a":1,}', "[-]", "[- 1]", "[1 ]", " 1", "\ufeff1", "1\ufeff", '"\\u0000"', "[+1]",
+    "[1.]", "[.5]", "[1e]", "[1e+]", "[0x1]", "[1_000]", "[Infinity]", "[-Infinity]", "[NaN]", "[nan]",
+    '{"a" : 1 , "b" : [ ] }', '{"a":1}{"b":2}', "[]]", "[[]", "{,}", '{"a":}', '{"a"}', "[,1]", '"\x7f"',
+    "\x0c1", "[\v1]", "[1\xa0]", '"\\/"', '"\\U0041"', "tru", "True", "null0", "[true false]", "-01",
+    "18446744073709551615", "-9223372036854775808", "[18446744073709551616, -9223372036854775809]",
+    "[-0, 0, -0.0, 0e0]", '{"-0":"-0"}', '["1.5", 2]', "[1" + "0" * 30 + "]",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_tricky_inputs_agree(text: str) -> None:
+    def scan(t: str) -> object:
+        return Scanner(t).parse()
+
+    assert _outcome(parse_json, text) == _outcome(scan, text)
+
+
+int_docs = st.recursive(
+    st.integers(-(2**64), 2**65).map(str) | st.sampled_from(['"s"', "true", "null", '"-0"', "-0"]),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]"),
+        st.lists(st.tuples(st.sampled_from(['"a"', '"b"']), inner), max_size=3).map(
+            lambda kv: "{" + ",".join(f"{k}:{v}" for k, v in kv) + "}"
+        ),
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(int_docs)
+def test_integer_documents_agree(text: str) -> None:
+    assert _outcome(parse_json, text) == _outcome(lambda t: Scanner(t).parse(), text)
