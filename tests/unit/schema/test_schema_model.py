@@ -133,7 +133,7 @@ def test_rules_dict_order() -> None:
         must_match="other",
         properties={"n": ColumnType(type="integer")},
     )
-    assert list(column.to_json()) == [  # type: ignore[arg-type]
+    assert list(column.to_json()) == [
         "type",
         "required",
         "contains",
