@@ -277,16 +277,14 @@ def _socket(r: _Reader) -> SocketSettings:
 
 
 def _admin(r: _Reader) -> AdminSettings:
-    port = r.opt_int("port", lo=0)
-    if port is not None and port > 65535:
-        raise r.fail("port", "must be at most 65535")
+    port = r.int_("port", 7171, lo=0, hi=65535)  # 0 = unset (`config --admin-port 0`)
     return AdminSettings(
         enabled=r.bool_("enabled", False), bind_addr=r.str_("bind_addr", "127.0.0.1"), port=port or None,
     )
 
 
 def _auth(r: _Reader) -> AuthSettings:
-    from eventdbx.auth.keys import check_key_pair
+    from eventdbx.auth.keytext import check_key_pair
 
     auth = AuthSettings(
         issuer=r.str_("issuer", "eventdbx://self"),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 import tomllib
 from collections.abc import Mapping
@@ -47,7 +45,23 @@ def _value(value: Any) -> str:
         return str(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
+    return _quote(str(value))
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _quote(text: str) -> str:
+    """A TOML basic string."""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 def settings_values(s: Settings, *, redact: bool) -> dict[str, dict[str, Any]]:
@@ -95,6 +109,8 @@ def render_settings(s: Settings, *, redact: bool = True) -> str:
 
 def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> bool:
     """Write via a temp file (0600) and rename; `exclusive` never replaces an existing file (False if one won)."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

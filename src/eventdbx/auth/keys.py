@@ -1,24 +1,22 @@
-"""Ed25519 signing keys: generation, the PKCS#8 v1/v2 DER text of auth.md §2, key ids; no config I/O."""
+"""Ed25519 signing keys: generation, key ids and loaded key objects (DER text lives in keytext.py); no config I/O."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eventdbx.auth.jws import SignatureCache
+from eventdbx.auth.keytext import (
+    check_key_pair,
+    decode_private,
+    encode_private_v2,
+)
 from eventdbx.errors import ConfigError
 
 if TYPE_CHECKING:
+    from eventdbx.auth.jws import SignatureCache
     from eventdbx.config import AuthSettings
-
-V2_PREFIX = bytes.fromhex("3053020101300506032b657004220420")
-V2_MIDDLE = bytes.fromhex("a123032100")
-V1_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
-MISMATCH = "jwt public key does not match private key"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,23 +36,13 @@ class SigningKeys:
     public: Any  # Ed25519PublicKey
     public_raw: bytes
     key_id: str
-    verified: SignatureCache = field(default_factory=SignatureCache, compare=False, repr=False)
+    verified: SignatureCache = field(default_factory=lambda: _signature_cache(), compare=False, repr=False)
 
 
-def encode_private_v2(seed: bytes, public: bytes) -> bytes:
-    """PKCS#8 v2 DER (85 bytes): prefix ‖ seed ‖ `A1 23 03 21 00` ‖ public."""
-    if len(seed) != 32 or len(public) != 32:
-        raise ValueError("Ed25519 seed and public key must be 32 bytes")
-    return V2_PREFIX + seed + V2_MIDDLE + public
+def _signature_cache() -> SignatureCache:
+    from eventdbx.auth.jws import SignatureCache  # lazy: config loading imports this module
 
-
-def decode_private(der: bytes) -> tuple[bytes, bytes | None]:
-    """(seed, embedded public key or None) from v2 (85 bytes) or v1 (48 bytes) DER."""
-    if len(der) == 85 and der[:16] == V2_PREFIX and der[48:53] == V2_MIDDLE:
-        return der[16:48], der[53:]
-    if len(der) == 48 and der[:16] == V1_PREFIX:
-        return der[16:], None
-    raise ValueError("not an Ed25519 PKCS#8 v1/v2 key")
+    return SignatureCache()
 
 
 def key_id_for(unix_seconds: float) -> str:
@@ -77,40 +65,6 @@ def generate_keys(unix_seconds: float) -> KeyMaterial:
         public_key=base64.b64encode(public).decode("ascii"),
         key_id=key_id_for(unix_seconds),
     )
-
-
-def _decode(value: str, key: str, path: Path | None) -> bytes:
-    try:
-        return base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"invalid value for 'auth.{key}'{where}: expected base64") from None
-
-
-def _derive_public(seed: bytes) -> bytes:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    key = Ed25519PrivateKey.from_private_bytes(seed)
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def check_key_pair(private_key: str, public_key: str, *, path: Path | None = None, derive: bool = False) -> None:
-    """Validate the stored pair; cheap for v2 (embedded public key) unless `derive` re-derives it from the seed."""
-    if not private_key and not public_key:
-        return
-    where = f" in {path}" if path else ""
-    try:
-        seed, embedded = decode_private(_decode(private_key, "private_key", path))
-    except ValueError:
-        raise ConfigError(f"invalid value for 'auth.private_key'{where}: expected Ed25519 PKCS#8 DER") from None
-    public = _decode(public_key, "public_key", path)
-    if len(public) != 32:
-        raise ConfigError(f"invalid value for 'auth.public_key'{where}: expected 32 bytes")
-    if embedded is not None and embedded != public:
-        raise ConfigError(MISMATCH)
-    if (embedded is None or derive) and _derive_public(seed) != public:
-        raise ConfigError(MISMATCH)
 
 
 def signing_keys(auth: AuthSettings) -> SigningKeys:

@@ -147,7 +147,7 @@ def test_legacy_and_unknown_keys_are_read(cfg: Path) -> None:
 def test_save_keeps_comments_updates_updated_at_and_orders_new_keys(cfg: Path) -> None:
     s = load_settings(cfg)
     cfg.write_text("# top comment\n" + cfg.read_text().replace("page_limit = 1000", "page_limit = 1000  # cap"))
-    save_config_changes(cfg, {"snapshot_threshold": 7, "auth.clock_skew_secs": 5, "admin.port": None})
+    save_config_changes(cfg, {"snapshot_threshold": 7, "auth.clock_skew_secs": 5, "admin.port": 0})
     text = cfg.read_text()
     assert "# top comment" in text and "page_limit = 1000  # cap" in text
     s2 = load_settings(cfg)
