@@ -45,8 +45,9 @@ _json: st.SearchStrategy[JSONValue] = st.recursive(
     | st.integers(min_value=-(2**64), max_value=2**64)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
     max_leaves=8,
 )
 _field_values = st.one_of(
@@ -84,7 +85,9 @@ def test_every_i64_is_an_integer_as_number_and_text(value: int) -> None:
 
 @given(st.binary(max_size=32))
 def test_base64_of_any_bytes_is_binary(data: bytes) -> None:
-    schema = Schema.from_dict({"aggregate": "a", "column_types": {"b": "bytes"}, "events": {"e": {}}})
+    schema = Schema.from_dict(
+        {"aggregate": "a", "column_types": {"b": "bytes"}, "events": {"e": {}}}
+    )
     validate_payload(schema, "e", {"b": base64.b64encode(data).decode()})
 
 
