@@ -31,6 +31,7 @@ __all__ = [
     "dumps_canonical",
     "format_number",
     "load_canonical",
+    "parse_canonical",
     "parse_json",
     "to_compact",
     "to_pretty",
@@ -196,3 +197,13 @@ _LOSSLESS = json.JSONDecoder(
 def load_canonical(text: str) -> Any:
     """Re-read canonical JSON text; numbers stay verbatim (orjson.Fragment) so re-printing never changes them."""
     return _LOSSLESS.decode(text)
+
+
+def parse_canonical(text: str) -> JSONValue:
+    """Re-read stored canonical text (our own output) to plain values, without §4 re-parse drift.
+
+    Canonical numbers are shortest round-trip texts, so a correctly rounding parser (orjson) gives back
+    the very doubles that were printed: dumps_canonical(parse_canonical(t)) == t. Use this, not
+    parse_json, to fold stored payloads; parse_json would re-apply the inexact §4 algorithm.
+    """
+    return orjson.loads(text)  # type: ignore[no-any-return]

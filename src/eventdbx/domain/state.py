@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from eventdbx.domain.json_value import JSONValue
-from eventdbx.domain.jsontext import dumps_canonical, format_number
+from eventdbx.domain.jsontext import dumps_canonical, format_number, parse_canonical
 
 
 def map_value(value: JSONValue) -> str:
@@ -30,6 +30,11 @@ def payload_map(payload: JSONValue) -> dict[str, str]:
     if payload is None:
         return {}
     return {"_value": map_value(payload)}
+
+
+def stored_payload_map(payload_json: str) -> dict[str, str]:
+    """Payload map of a stored (canonical) payload text; equals payload_map of the value appended."""
+    return payload_map(parse_canonical(payload_json))
 
 
 def fold_state(state: Mapping[str, str], payload_map: Mapping[str, str]) -> dict[str, str]:
