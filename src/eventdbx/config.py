@@ -322,3 +322,10 @@ def is_valid_dek(value: str) -> bool:
         return len(base64.b64decode(value.strip(), validate=True)) == 32
     except (binascii.Error, ValueError):
         return False
+
+
+def save_config_changes(config_path: Path, changes: Mapping[str, Any]) -> None:
+    """Validate and save changes to config.toml (keys like `port`, `auth.key_id`; None unsets), keeping unknown keys."""
+    from eventdbx import config_file  # tomlkit loads only when writing
+
+    config_file.save_config_changes(config_path, changes)

@@ -214,3 +214,12 @@ def test_relative_config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     s = load_settings("rel/config.toml")
     assert s.config_path == tmp_path / "rel" / "config.toml" and os.path.isabs(s.data_dir)
+
+
+def test_contract_entry_points_live_in_config(cfg: Path) -> None:
+    from eventdbx import config
+
+    config.load_settings(cfg)
+    config.save_config_changes(cfg, {"restrict": "off"})
+    assert config.load_settings(cfg).restrict is RestrictMode.OFF
+    assert config.default_config_path().name == "config.toml"
