@@ -11,6 +11,7 @@ EventDBXError                      exit 1, wire "internal"
 ├── SchemaExistsError              schema_exists        schema already exists
 ├── SchemaNotFoundError            schema_not_found     schema not found
 ├── InvalidSchemaError             invalid_schema       invalid schema: <detail>
+│   └── InvalidColumnTypeError     invalid_schema       invalid column type 'X' (unprefixed, as cli.md §5)
 ├── SchemaViolationError           schema_violation     schema violation: <detail>
 │   └── SchemaRequiredError        schema_violation     <detail> (CLI, unprefixed); wire_message adds the prefix
 ├── VersionConflictError           version_conflict     version conflict: <detail>
@@ -106,6 +107,12 @@ class InvalidSchemaError(EventDBXError):
 
     code = "invalid_schema"
     prefix = "invalid schema: "
+
+
+class InvalidColumnTypeError(InvalidSchemaError):
+    """invalid column type"""
+
+    prefix = ""
 
 
 class SchemaViolationError(EventDBXError):

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from eventdbx.domain.jsontext import format_number
-from eventdbx.errors import InvalidSchemaError
+from eventdbx.errors import InvalidColumnTypeError, InvalidSchemaError
 
 _SIMPLE_TYPES: dict[str, str] = {
     "integer": "integer",
@@ -65,7 +65,7 @@ def parse_type_name(text: str) -> str:
         precision, scale = int(match.group(1)), int(match.group(2))
         if precision <= _U8_MAX and scale <= _U8_MAX:
             return f"decimal({precision},{scale})"
-    raise InvalidSchemaError(f"invalid column type '{text}'")
+    raise InvalidColumnTypeError(f"invalid column type '{text}'")
 
 
 def decimal_spec(type_name: str) -> tuple[int, int] | None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventdbx.errors import InvalidSchemaError
+from eventdbx.errors import InvalidColumnTypeError, InvalidSchemaError
 from eventdbx.schema import (
     ColumnType,
     EventDefinition,
@@ -54,9 +54,11 @@ def test_type_names_any_case_in_canonical_out(text: str, canonical: str) -> None
     "text", ["varchar", "", "decimal", "decimal(10)", "decimal(1,2,3)", "decimal(a,b)", "int8"]
 )
 def test_unknown_type_names(text: str) -> None:
-    with pytest.raises(InvalidSchemaError) as info:
+    with pytest.raises(InvalidColumnTypeError) as info:
         parse_type_name(text)
-    assert str(info.value) == f"invalid schema: invalid column type '{text}'"
+    assert str(info.value) == f"invalid column type '{text}'"  # unprefixed, as cli.md §5
+    assert isinstance(info.value, InvalidSchemaError)
+    assert info.value.code == "invalid_schema"
 
 
 def test_minimal_dict_gets_defaults() -> None:
@@ -177,7 +179,7 @@ def test_column_types_from_dict_accept_aliases_and_rules() -> None:
         ({}, "invalid schema: aggregate name must be provided"),
         ({"aggregate": "a", "locked": "yes"}, "invalid schema: locked must be a boolean"),
         ({"aggregate": "a", "field_locks": "x"}, "invalid schema: field_locks must be a list of strings"),
-        ({"aggregate": "a", "column_types": {"f": "varchar"}}, "invalid schema: invalid column type 'varchar'"),
+        ({"aggregate": "a", "column_types": {"f": "varchar"}}, "invalid column type 'varchar'"),
         ({"aggregate": "a", "column_types": {"f": {"format": "email"}}}, "invalid schema: column f must declare a type"),
         (
             {"aggregate": "a", "column_types": {"f": {"type": "text", "format": "phone"}}},
