@@ -204,9 +204,9 @@ def test_load_canonical_keeps_numbers_verbatim() -> None:
     assert to_compact(load_canonical(text)) == text
 
 
-# Doubles with <= 15 significant digits and small exponents parse exactly, so dumps are a fixed point.
+# m * 10^-k (m < 1e15, k <= 22) print with <= 15 digits and re-parse exactly: dumps are a fixed point.
 exact_floats = st.builds(
-    lambda m, e: float(f"{m}e{e}"), st.integers(-(10**15) + 1, 10**15 - 1), st.integers(-22, 22)
+    lambda m, e: float(f"{m}e{e}"), st.integers(-(10**15) + 1, 10**15 - 1), st.integers(-22, 0)
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | exact_floats | st.text(),
