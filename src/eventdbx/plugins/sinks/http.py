@@ -1,0 +1,220 @@
+"""The http sink (plugins.md §8.1): POSTs the stored wire JSON over a keep-alive pool, classifies answers.
+
+It only delivers: retries, attempts and the circuit belong to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from eventdbx import __version__
+from eventdbx.clock import Clock, SystemClock
+from eventdbx.errors import DeliveryError, PluginError
+from eventdbx.plugins.backoff import parse_retry_after
+from eventdbx.plugins.sink import DeliveryJob
+
+USER_AGENT = f"eventdbx/{__version__}"
+RESERVED_HEADERS = frozenset({
+    "idempotency-key", "x-eventdbx-job-id", "x-eventdbx-event-id", "x-eventdbx-attempt",
+    "x-eventdbx-replay", "webhook-id", "webhook-timestamp", "webhook-signature",
+})
+BODY_EXCERPT_CHARS = 256
+_BODY_READ_LIMIT = 64 * 1024
+
+
+def normalize_endpoint(endpoint: str, *, https: bool = False) -> str:
+    """The URL to call: the trimmed endpoint, given a scheme if it has none; `invalid endpoint '<e>'` otherwise."""
+    text = endpoint.strip()
+    url = text if text.startswith(("http://", "https://")) else ("https://" if https else "http://") + text
+    try:
+        parts = urlsplit(url)
+        valid = bool(text) and bool(parts.hostname) and not any(c.isspace() for c in url)
+        _ = parts.port
+    except ValueError:
+        valid = False
+    if not valid:
+        raise PluginError(f"invalid endpoint '{endpoint}'")
+    return url
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse configured headers that EventDBX sets itself."""
+    for key in headers:
+        if key.strip().lower() in RESERVED_HEADERS:
+            raise PluginError(f"header '{key}' is set by EventDBX and cannot be configured")
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key: base64 of the text after `whsec_`, else the secret's UTF-8 bytes."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret[len("whsec_"):])
+    return secret.encode("utf-8")
+
+
+def webhook_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks `v1,<base64 HMAC-SHA256(key, id.timestamp.body)>`."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def _reason(status: int, reason: str | None) -> str:
+    if reason:
+        return reason
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def failure_text(status: int, reason: str | None, body: bytes) -> str:
+    """`http plugin request failed (<code> <reason>)` plus `: <body>` (trimmed, 256 chars, `…` if cut)."""
+    text = f"http plugin request failed ({status} {_reason(status, reason)})"
+    excerpt = body.decode("utf-8", errors="replace").strip()
+    if not excerpt:
+        return text
+    if len(excerpt) > BODY_EXCERPT_CHARS:
+        excerpt = excerpt[:BODY_EXCERPT_CHARS] + "…"
+    return f"{text}: {excerpt}"
+
+
+def classify_status(status: int) -> tuple[bool, bool]:
+    """(retryable, endpoint_failure) for a non-2xx status: 408/429/5xx retry; 3xx and other 4xx are permanent."""
+    if status in (408, 429) or status >= 500:
+        return True, True
+    if 300 <= status < 500:
+        return False, False
+    return True, True
+
+
+class HttpSink:
+    """Delivers jobs as HTTP POSTs to one endpoint; one pooled aiohttp session per sink."""
+
+    def __init__(
+        self, *, endpoint: str, headers: Mapping[str, str] | None = None, https: bool = False,
+        secret: str | None = None, timeout_secs: float = 5.0, concurrency: int = 8,
+        clock: Clock | None = None,
+    ) -> None:
+        self.url = normalize_endpoint(endpoint, https=https)
+        self.headers = dict(headers or {})
+        check_headers(self.headers)
+        self.secret = secret
+        self.timeout = float(timeout_secs)
+        self._limit = max(concurrency, 1)
+        self._clock: Clock = clock or SystemClock()
+        self._session: aiohttp.ClientSession | None = None
+        self._base = self._base_headers()
+
+    def _base_headers(self) -> dict[str, str]:
+        base = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        configured = {k.lower() for k in self.headers}
+        for key in list(base):
+            if key.lower() in configured:
+                del base[key]
+        base.update(self.headers)
+        return base
+
+    def _session_for_use(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, skip_auto_headers=("Content-Type",),
+            )
+        return self._session
+
+    def request_headers(self, job: DeliveryJob) -> dict[str, str]:
+        """All headers of one delivery attempt."""
+        headers = dict(self._base)
+        job_id = str(job.job_id)
+        headers["Idempotency-Key"] = job_id
+        headers["X-EventDBX-Job-Id"] = job_id
+        headers["X-EventDBX-Event-Id"] = str(job.event_id)
+        headers["X-EventDBX-Attempt"] = str(job.attempt)
+        if job.replay:
+            headers["X-EventDBX-Replay"] = "true"
+        if self.secret is not None:
+            stamp = int(self._clock.time())
+            headers["webhook-id"] = job_id
+            headers["webhook-timestamp"] = str(stamp)
+            headers["webhook-signature"] = webhook_signature(self.secret, job_id, stamp, job.body)
+        return headers
+
+    async def deliver(self, job: DeliveryJob) -> int | None:
+        """POST the job's wire JSON; return the 2xx status or raise a classified DeliveryError."""
+        session = self._session_for_use()
+        headers = self.request_headers(job)
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with session.post(
+                    self.url, data=job.body, headers=headers, allow_redirects=False
+                ) as resp:
+                    if 200 <= resp.status < 300:
+                        await resp.read()
+                        return resp.status
+                    body = await resp.content.read(_BODY_READ_LIMIT)
+                    raise self._status_error(resp, body)
+        except TimeoutError as exc:
+            raise DeliveryError(
+                f"http plugin request timed out after {_secs(self.timeout)}s", endpoint_failure=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(
+                f"http plugin request failed: {_cause(exc)}", endpoint_failure=True
+            ) from exc
+
+    def _status_error(self, resp: aiohttp.ClientResponse, body: bytes) -> DeliveryError:
+        retryable, endpoint = classify_status(resp.status)
+        retry_after = None
+        if resp.status in (429, 503):
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time())
+        return DeliveryError(
+            failure_text(resp.status, resp.reason, body), retryable=retryable,
+            retry_after=retry_after, endpoint_failure=endpoint, http_status=resp.status,
+        )
+
+    async def check_ready(self) -> None:
+        """HEAD with the configured headers: 2xx, 405 or 501 mean ready."""
+        session = self._session_for_use()
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with session.head(
+                    self.url, headers=self._base, allow_redirects=False
+                ) as resp:
+                    status, reason = resp.status, resp.reason
+        except TimeoutError as exc:
+            raise DeliveryError(
+                f"http plugin request timed out after {_secs(self.timeout)}s", endpoint_failure=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(
+                f"http plugin request failed: {_cause(exc)}", endpoint_failure=True
+            ) from exc
+        if 200 <= status < 300 or status in (405, 501):
+            return
+        raise DeliveryError(
+            f"http plugin readiness check failed ({status} {_reason(status, reason)})",
+            http_status=status,
+        )
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def _secs(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
