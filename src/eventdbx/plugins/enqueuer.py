@@ -172,11 +172,20 @@ class Enqueuer:
         log.info("plugin '%s' has no cursor; starting at the log head (seq %d)", name, head)
 
     def _clamp(self, name: str, cursor: int, head: int) -> None:
+        """Power loss under `normal`: the queue kept more than the log. Clamp; jobs of lost events go dead."""
         with self.queue.transaction() as tx:
             current = tx.cursor(name)
-            if current is not None and current > head:
-                tx.set_cursor(name, head)
-                log.error("plugin '%s' cursor (seq %d) is ahead of the log head (seq %d); clamped", name, cursor, head)
+            if current is None or current <= head:
+                return
+            with self.db.read() as conn:
+                last = store_events.events_after(conn, head - 1, 1) if head > 0 else []
+            last_event_id = last[-1][1].event_id if last else 0
+            tx.set_cursor(name, head)
+            lost = tx.kill_vanished(name, last_event_id=last_event_id, now=self.clock.time())
+        log.error(
+            "plugin '%s' cursor (seq %d) is ahead of the log head (seq %d); clamped, %d job(s) of lost events dead",
+            name, cursor, head, lost,
+        )
 
     def _advance(self, definition: PluginDefinition, head: int) -> int:
         """Enabled plugin behind the head: emit jobs (emit_events) or just follow the head."""

@@ -60,6 +60,10 @@ class QueueWriter:
         """Delete the plugin's state and its not-done jobs; returns jobs purged."""
         return admin.remove_plugin(self._conn, name)
 
+    def kill_vanished(self, name: str, *, last_event_id: int, now: float) -> int:
+        """Open jobs of events after `last_event_id` (lost in a power loss) become dead; returns how many."""
+        return admin.kill_vanished(self._conn, name, last_event_id=last_event_id, now=now)
+
 
 class PluginQueue:
     """plugin_queue.db. Thread-safe: one connection guarded by a lock; open one per thread for parallel reads."""

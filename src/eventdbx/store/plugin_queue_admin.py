@@ -200,6 +200,20 @@ def remove_plugin(conn: sqlite3.Connection, name: str) -> int:
     return len(ids)
 
 
+VANISHED_ERROR = "event no longer exists in the event store"
+
+
+def kill_vanished(conn: sqlite3.Connection, name: str, *, last_event_id: int, now: float) -> int:
+    """After a power loss: the plugin's open jobs for events past the surviving log become dead."""
+    cur = conn.execute(
+        "UPDATE jobs SET status = 'dead', last_error = ?, completed_at = ?, next_retry_at = NULL,"
+        " lease_expires_at = NULL, claim_token = NULL"
+        " WHERE plugin = ? AND event_id > ? AND status IN ('pending', 'processing')",
+        (VANISHED_ERROR, ms(now), name, last_event_id),
+    )
+    return cur.rowcount
+
+
 def _cap_done(write: WriteTxn, keep: int) -> int:
     total = 0
     while True:

@@ -140,12 +140,18 @@ def test_broken_plugins_json_removes_nothing(env) -> None:  # type: ignore[no-un
 def test_cursor_ahead_of_head_is_clamped(env, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     settings, db, queue = env
     write_plugins(settings, plugin("hook"))
-    with queue.transaction() as tx:
-        tx.set_cursor("hook", 9)
+    enq.init_cursor(settings, "hook")
     append(db, "order", "o1")
+    append(db, "order", "o1")
+    enq.enqueue_once(settings)
+    with db.write() as conn:  # simulate a power loss that kept the queue but lost the last event
+        conn.execute("DELETE FROM events WHERE seq = 2")
     with caplog.at_level(logging.ERROR, logger="eventdbx.plugin"):
         enq.enqueue_once(settings)
-    assert cursor(queue, "hook") == 1 and any("clamped" in m for m in caplog.messages)
+    assert cursor(queue, "hook") == 1 and any("clamped, 1 job(s)" in m for m in caplog.messages)
+    first, lost = queue.list_jobs(plugin="hook")
+    assert first.status is JobStatus.PENDING
+    assert (lost.status, lost.last_error) == (JobStatus.DEAD, "event no longer exists in the event store")
 
 
 def test_schema_only_without_schema_is_done_empty(env) -> None:  # type: ignore[no-untyped-def]
