@@ -50,6 +50,11 @@ class EventDBXError(Exception):
         """The full one-line message, prefix included."""
         return f"{self.prefix}{self.detail}"
 
+    @property
+    def wire_message(self) -> str:
+        """The message sent on the control socket (the same as `message` unless a class says otherwise)."""
+        return self.message
+
     def __str__(self) -> str:
         return self.message
 

@@ -58,6 +58,11 @@ def test_strict_without_schema_requires_one() -> None:
     assert error.wire_message == f"schema violation: {STRICT_TEXT}"  # socket form
 
 
+def test_other_violations_send_the_same_text_on_the_wire() -> None:
+    error = SchemaViolationError("event x is not defined for aggregate order")
+    assert error.wire_message == error.message == str(error)
+
+
 @pytest.mark.parametrize("mode", [RestrictMode.DEFAULT, RestrictMode.STRICT])
 def test_default_and_strict_validate_when_schema_exists(mode: RestrictMode) -> None:
     _append(_schema(), mode, "order_created", {"customer": "c", "total": 1})
