@@ -53,6 +53,14 @@ def frontier_append(frontier: Sequence[str | None], leaf: str) -> list[str | Non
     return out
 
 
+def frontier_of(hashes: Sequence[str]) -> list[str | None]:
+    """The frontier after pushing `hashes` in order (rebuilds a stored frontier, e.g. after import)."""
+    frontier: list[str | None] = []
+    for leaf in hashes:
+        frontier = frontier_append(frontier, leaf)
+    return frontier
+
+
 def frontier_root(frontier: Sequence[str | None]) -> str:
     """Root over all leaves pushed so far; equals merkle_root of those leaves, in O(log n)."""
     top = len(frontier) - 1

@@ -13,6 +13,7 @@ from eventdbx.domain.integrity import (
     EMPTY_ROOT,
     event_hash,
     frontier_append,
+    frontier_of,
     frontier_root,
     merkle_root,
 )
@@ -86,7 +87,9 @@ def test_frontier_equals_recompute(n: int) -> None:
     for leaf in leaves:
         frontier = frontier_append(frontier, leaf)
     assert frontier_root(frontier) == merkle_root(leaves)
-    assert len(frontier) <= max(1, n.bit_length())
+    assert frontier == frontier_of(leaves)
+    assert len(frontier) == n.bit_length()
+    assert [node is not None for node in frontier] == [bool(n >> k & 1) for k in range(len(frontier))]
 
 
 @pytest.mark.parametrize("n", range(0, 40))
