@@ -1,0 +1,203 @@
+"""event_store.db: opening (WAL, durability, permissions), per-thread connections and transactions.
+
+Owns connection pragmas and the read/write transaction discipline; the tables live in migrations.py and the
+queries in the other store modules. Writers use `BEGIN IMMEDIATE`; SQLITE_BUSY is retried until a deadline so
+concurrent processes queue up instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from eventdbx.errors import StorageError
+
+BUSY_TIMEOUT_MS = 10_000
+WRITE_DEADLINE_SECS = 120.0
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether an sqlite3 error is a (retryable) lock conflict."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _BUSY_CODES
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+class Database:
+    """One event_store.db: a connection per thread, read and write transactions, migrations on open."""
+
+    def __init__(self, path: Path, durability: str) -> None:
+        self.path = path
+        self.durability = durability
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path, durability: str = "normal", *, create: bool) -> Database:
+        """Open (and with `create`, initialise) the event store and migrate it forward."""
+        from eventdbx.store.migrations import migrate
+
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise StorageError(f"event store not initialised at {path}")
+            _create_file(path)
+        db = cls(path, "fsync" if durability == "fsync" else "normal")
+        try:
+            conn = db.connection()
+            conn.execute("PRAGMA journal_mode=WAL")
+            with db.write() as wconn:
+                migrate(wconn)
+        except sqlite3.Error as exc:
+            db.close()
+            raise StorageError(f"cannot open event store {path}: {exc}") from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise StorageError(f"event store {self.path} is closed")
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            check_same_thread=False, cached_statements=256,
+        )
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'fsync' else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-16000")
+        with self._lock:
+            self._conns.append(conn)
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read snapshot (deferred transaction); reentrant inside read() or write()."""
+        conn = self.connection()
+        if conn.in_transaction:
+            yield conn
+            return
+        try:
+            _retry_busy(conn, "BEGIN")
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageError(str(exc)) from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        else:
+            _rollback(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE (busy retried), COMMIT on exit, ROLLBACK on error."""
+        conn = self.connection()
+        if conn.in_transaction:
+            raise StorageError("nested write transaction")
+        try:
+            _retry_busy(conn, "BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageError(str(exc)) from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        try:
+            _retry_busy(conn, "COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageError(str(exc)) from exc
+
+    def data_version(self) -> int:
+        """`PRAGMA data_version` of this thread's connection: changes when another connection commits."""
+        try:
+            row = self.connection().execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+        return int(row[0])
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the main file (used before measuring size or copying the file)."""
+        try:
+            self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    def close(self) -> None:
+        """Close every connection this object opened (idempotent)."""
+        with self._lock:
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _create_file(path: Path) -> None:
+    """Create the data dir (0700) and an empty database file (0600)."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot create event store at {path}: {exc.strerror}") from exc
+
+
+def _retry_busy(conn: sqlite3.Connection, statement: str) -> None:
+    """Execute a transaction-control statement, retrying lock conflicts until the write deadline."""
+    deadline = time.monotonic() + WRITE_DEADLINE_SECS
+    delay = 0.001
+    while True:
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+

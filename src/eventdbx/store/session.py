@@ -1,0 +1,198 @@
+"""SQLite implementation of the store Protocols: a session wraps one connection inside one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eventdbx.domain.records import AggregateRow, EventRecord, Snapshot
+from eventdbx.store import events, meta, schemas, snapshots, staging
+from eventdbx.store.database import Database
+
+if TYPE_CHECKING:
+    from eventdbx.schema.model import Schema
+    from eventdbx.store.staging import StagedEntry
+
+_savepoints = count(1)
+
+
+class SqliteSession:
+    """Every event-store table through one connection (the caller owns the transaction)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # -- EventLog
+    def head_seq(self) -> int:
+        """Highest committed seq."""
+        return events.head_seq(self.conn)
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, EventRecord]]:
+        """Events after seq in commit order."""
+        return events.events_after(self.conn, seq, limit)
+
+    def events_of(
+        self, aggregate_type: str, aggregate_id: str, *, up_to: int | None = None, after: int = 0
+    ) -> list[EventRecord]:
+        """An aggregate's events in (after, up_to]."""
+        return events.events_of(self.conn, aggregate_type, aggregate_id, up_to=up_to, after=after)
+
+    def events_page(
+        self, aggregate_type: str, aggregate_id: str, *, skip: int = 0, take: int | None = None
+    ) -> list[EventRecord]:
+        """A page of an aggregate's events."""
+        return events.events_page(self.conn, aggregate_type, aggregate_id, skip=skip, take=take)
+
+    def count_events(self, aggregate_type: str, aggregate_id: str) -> int:
+        """Committed events of an aggregate."""
+        return events.count_events(self.conn, aggregate_type, aggregate_id)
+
+    def insert_event(self, record: EventRecord) -> int:
+        """Append one event."""
+        return events.insert_event(self.conn, record)
+
+    # -- AggregateStore
+    def load_aggregate(self, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
+        """An aggregate row."""
+        return events.load_aggregate(self.conn, aggregate_type, aggregate_id)
+
+    def list_aggregates(self, *, skip: int = 0, take: int | None = None) -> list[AggregateRow]:
+        """Rows in (type, id) order."""
+        return events.list_aggregates(self.conn, skip=skip, take=take)
+
+    def save_aggregate(self, row: AggregateRow) -> None:
+        """Upsert a row."""
+        events.save_aggregate(self.conn, row)
+
+    def set_archived(
+        self, aggregate_type: str, aggregate_id: str, *, archived: bool, archived_at: str | None,
+        comment: str | None,
+    ) -> bool:
+        """Set or clear archive fields."""
+        return events.set_archived(
+            self.conn, aggregate_type, aggregate_id, archived=archived, archived_at=archived_at,
+            comment=comment,
+        )
+
+    # -- SnapshotStore
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store a snapshot."""
+        snapshots.save_snapshot(self.conn, snapshot)
+
+    def latest_snapshot(
+        self, aggregate_type: str, aggregate_id: str, *, up_to: int | None = None
+    ) -> Snapshot | None:
+        """Newest snapshot at or below a version."""
+        return snapshots.latest_snapshot(self.conn, aggregate_type, aggregate_id, up_to=up_to)
+
+    def list_snapshots(self, aggregate_type: str, aggregate_id: str) -> list[Snapshot]:
+        """An aggregate's snapshots."""
+        return snapshots.list_snapshots(self.conn, aggregate_type, aggregate_id)
+
+    # -- SchemaStore
+    def load_schema(self, aggregate: str) -> Schema | None:
+        """A schema or None."""
+        return schemas.load_schema(self.conn, aggregate)
+
+    def list_schemas(self) -> list[Schema]:
+        """All schemas."""
+        return schemas.list_schemas(self.conn)
+
+    def save_schema(self, schema: Schema) -> None:
+        """Upsert a schema."""
+        schemas.save_schema(self.conn, schema)
+
+    def delete_schema(self, aggregate: str) -> bool:
+        """Delete a schema."""
+        return schemas.delete_schema(self.conn, aggregate)
+
+    # -- StagingStore
+    def add_staged(self, entry: StagedEntry) -> StagedEntry:
+        """Stage an entry."""
+        return staging.add_staged(self.conn, entry)
+
+    def list_staged(
+        self, aggregate_type: str | None = None, aggregate_id: str | None = None
+    ) -> list[StagedEntry]:
+        """Staged entries."""
+        return staging.list_staged(self.conn, aggregate_type, aggregate_id)
+
+    def clear_staged(self, aggregate_type: str | None = None, aggregate_id: str | None = None) -> int:
+        """Drop staged entries."""
+        return staging.clear_staged(self.conn, aggregate_type, aggregate_id)
+
+    # -- CounterStore
+    def last_event_id(self) -> int | None:
+        """Last allocated event id."""
+        return meta.last_event_id(self.conn)
+
+    def set_last_event_id(self, event_id: int) -> None:
+        """Record the last event id."""
+        meta.set_last_event_id(self.conn, event_id)
+
+    def events_written(self, jti: str) -> int:
+        """A token's written-events count."""
+        row = self.conn.execute("SELECT events_written FROM token_usage WHERE jti = ?", (jti,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def add_events_written(self, jti: str, count: int) -> None:
+        """Add to a token's written-events count."""
+        self.conn.execute(
+            "INSERT INTO token_usage (jti, events_written) VALUES (?, ?)"
+            " ON CONFLICT (jti) DO UPDATE SET events_written = events_written + excluded.events_written",
+            (jti, count),
+        )
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """SAVEPOINT … RELEASE; ROLLBACK TO on error (the outer transaction goes on)."""
+        name = f"sp{next(_savepoints)}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+
+class SqliteStore:
+    """The Store Protocol over one event_store.db."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def open(cls, path: Path, durability: str = "normal", *, create: bool) -> SqliteStore:
+        """Open (or create) the event store."""
+        return cls(Database.open(path, durability, create=create))
+
+    @contextmanager
+    def reading(self) -> Iterator[SqliteSession]:
+        """A read snapshot."""
+        with self.db.read() as conn:
+            yield SqliteSession(conn)
+
+    @contextmanager
+    def writing(self) -> Iterator[SqliteSession]:
+        """A write transaction."""
+        with self.db.write() as conn:
+            yield SqliteSession(conn)
+
+    def data_version(self) -> int:
+        """PRAGMA data_version of this thread's connection."""
+        return self.db.data_version()
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+
+__all__ = ["SqliteSession", "SqliteStore"]
