@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from eventdbx.domain.jsontext import format_number
@@ -106,7 +107,8 @@ class ColumnType:
     properties: Mapping[str, ColumnType] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "properties", dict(sorted(self.properties.items())))
+        sorted_properties = MappingProxyType(dict(sorted(self.properties.items())))
+        object.__setattr__(self, "properties", sorted_properties)
 
     def has_rules(self) -> bool:
         """True when any rule differs from its default."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from eventdbx.domain.validation import check_type_name
@@ -80,8 +81,10 @@ class Schema:
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_locks", sorted_unique(self.field_locks))
         object.__setattr__(self, "hidden_fields", sorted_unique(self.hidden_fields))
-        object.__setattr__(self, "column_types", dict(sorted(self.column_types.items())))
-        object.__setattr__(self, "events", dict(sorted(self.events.items())))
+        # read-only views: parsed schemas are cached and shared (store/schemas.py)
+        columns = MappingProxyType(dict(sorted(self.column_types.items())))
+        object.__setattr__(self, "column_types", columns)
+        object.__setattr__(self, "events", MappingProxyType(dict(sorted(self.events.items()))))
 
     def to_dict(self) -> dict[str, Any]:
         """The §11 JSON object, keys in spec order."""
