@@ -114,7 +114,9 @@ class Enqueuer:
         self.on_jobs = on_jobs
         self._own_queue = queue is None
         self._own_db = db is None
-        self.queue = queue or PluginQueue.open(settings.paths.plugin_queue, durability=settings.durability)
+        self.queue = queue or PluginQueue.open(
+            settings.paths.plugin_queue, durability=settings.durability, dek=settings.data_encryption_key
+        )
         self.db = db or Database.open(settings.paths.event_store, settings.durability, create=True)
         self.registry = PluginRegistry(settings.paths.plugins_json, warn=lambda m: log.warning("%s", m))
         self.source = EnvelopeSource()
@@ -251,7 +253,9 @@ async def _first_of(*events: asyncio.Event, timeout: float) -> None:
 def _stores(settings: Settings) -> Iterator[tuple[Database, PluginQueue]]:
     db = Database.open(settings.paths.event_store, settings.durability, create=True)
     try:
-        queue = PluginQueue.open(settings.paths.plugin_queue, durability=settings.durability)
+        queue = PluginQueue.open(
+            settings.paths.plugin_queue, durability=settings.durability, dek=settings.data_encryption_key
+        )
         try:
             yield db, queue
         finally:

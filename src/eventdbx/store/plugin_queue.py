@@ -6,6 +6,7 @@ anything and never decides retry policy (the dispatcher passes outcomes and retr
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from eventdbx.store import plugin_queue_admin as admin
 from eventdbx.store import plugin_queue_claims as claims
 from eventdbx.store import plugin_queue_jobs as jobs
 from eventdbx.store import plugin_queue_state as state
+from eventdbx.store.plugin_queue_cipher import PREFIX, seal, unseal
 from eventdbx.store.plugin_queue_claims import Attempt
 from eventdbx.store.plugin_queue_migrations import connect
 from eventdbx.store.plugin_queue_model import (
@@ -37,8 +39,9 @@ from eventdbx.store.plugin_queue_model import (
 class QueueWriter:
     """What the enqueuer may do inside one `PluginQueue.transaction()` (a BEGIN IMMEDIATE transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, dek: str | None = None) -> None:
         self._conn = conn
+        self._dek = dek
 
     def cursor(self, name: str) -> int | None:
         """The plugin's cursor, or None."""
@@ -54,6 +57,9 @@ class QueueWriter:
 
     def insert_jobs(self, new_jobs: Sequence[NewJob], *, now: float) -> list[int]:
         """Insert jobs (ids assigned here, increasing); an envelope of None is stored done/empty."""
+        if self._dek:
+            new_jobs = [j if j.envelope is None else dataclasses.replace(j, envelope=seal(j.envelope, self._dek))
+                        for j in new_jobs]
         return jobs.insert_jobs(self._conn, new_jobs, now)
 
     def remove_plugin(self, name: str) -> int:
@@ -66,17 +72,32 @@ class QueueWriter:
 
 
 class PluginQueue:
-    """plugin_queue.db. Thread-safe: one connection guarded by a lock; open one per thread for parallel reads."""
+    """plugin_queue.db. Thread-safe: one connection guarded by a lock; open one per thread for parallel reads.
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    With `dek` (the data encryption key) new envelopes are stored as `ENCv1:` ciphertext; every Job returned
+    carries the decrypted envelope.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, dek: str | None = None) -> None:
         self._conn = conn
         self._lock = threading.RLock()
+        self._dek = dek
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, durability: str = "normal", create: bool = True) -> PluginQueue:
+    def open(cls, path: Path, *, durability: str = "normal", create: bool = True,
+             dek: str | None = None) -> PluginQueue:
         """Open (creating and migrating when allowed) plugin_queue.db."""
-        return cls(connect(Path(path), durability=durability, create=create), Path(path))
+        return cls(connect(Path(path), durability=durability, create=create), Path(path), dek)
+
+    def _clear(self, job: Job) -> Job:
+        """The job with its envelope decrypted."""
+        if job.envelope.startswith(PREFIX):
+            return dataclasses.replace(job, envelope=unseal(job.envelope, self._dek))
+        return job
+
+    def _clear_all(self, found: list[Job]) -> list[Job]:
+        return [self._clear(j) for j in found]
 
     def close(self) -> None:
         """Close the connection."""
@@ -114,19 +135,21 @@ class PluginQueue:
     def transaction(self) -> Iterator[QueueWriter]:
         """One BEGIN IMMEDIATE transaction for the enqueuer: cursor and jobs commit together or not at all."""
         with self._write() as conn:
-            yield QueueWriter(conn)
+            yield QueueWriter(conn, self._dek)
 
     # --- dispatcher -------------------------------------------------------------------------------
 
     def claim(self, plugin: str, *, now: float, limit: int, lease_secs: float, ordering: Ordering) -> list[Job]:
         """Claim up to `limit` due jobs, lowest id first (aggregate ordering: heads of their aggregate only)."""
         with self._write() as conn:
-            return claims.claim(conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering)
+            return self._clear_all(
+                claims.claim(conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering))
 
     def claim_probe(self, plugin: str, *, now: float, lease_secs: float, ordering: Ordering) -> Job | None:
         """Claim the circuit-breaker probe: the due job probed least recently."""
         with self._write() as conn:
-            return claims.claim_probe(conn, plugin, now=now, lease_secs=lease_secs, ordering=ordering)
+            job = claims.claim_probe(conn, plugin, now=now, lease_secs=lease_secs, ordering=ordering)
+            return None if job is None else self._clear(job)
 
     def _record(self, attempt: Attempt, *, dead: bool = False) -> bool:
         with self._write() as conn:
@@ -167,12 +190,12 @@ class PluginQueue:
     def recover_interrupted(self, *, now: float, max_attempts: int) -> list[Job]:
         """Startup recovery of every processing job (history `interrupted`)."""
         with self._write() as conn:
-            return claims.recover_interrupted(conn, now=now, max_attempts=max_attempts)
+            return self._clear_all(claims.recover_interrupted(conn, now=now, max_attempts=max_attempts))
 
     def expire_leases(self, *, now: float, max_attempts: int) -> list[Job]:
         """Recover processing jobs whose lease expired."""
         with self._write() as conn:
-            return claims.expire_leases(conn, now=now, max_attempts=max_attempts)
+            return self._clear_all(claims.expire_leases(conn, now=now, max_attempts=max_attempts))
 
     def next_wakeup(self, plugin: str, *, ordering: Ordering) -> float | None:
         """Earliest retry due time or lease expiry of the plugin."""
@@ -235,27 +258,30 @@ class PluginQueue:
                   limit: int | None = None) -> list[Job]:
         """Jobs, oldest first (limit None or 0 = all)."""
         with self._read() as conn:
-            return jobs.list_jobs(conn, plugin=plugin, status=status, limit=limit)
+            return self._clear_all(jobs.list_jobs(conn, plugin=plugin, status=status, limit=limit))
 
     def get_job(self, job_id: int) -> Job | None:
         """One job."""
         with self._read() as conn:
-            return jobs.get_job(conn, job_id)
+            job = jobs.get_job(conn, job_id)
+        return None if job is None else self._clear(job)
 
     def show_job(self, job_id: int, *, ordering: Ordering = Ordering.AGGREGATE) -> JobDetail | None:
         """One job with blocked_by, held_back and history."""
         with self._read() as conn:
-            return admin.show_job(conn, job_id, ordering)
+            detail = admin.show_job(conn, job_id, ordering)
+        return None if detail is None else dataclasses.replace(detail, job=self._clear(detail.job))
 
     def retry_dead(self, *, now: float, job_id: int | None = None, plugin: str | None = None) -> list[Job]:
         """Reset matching dead jobs to pending with attempts 0."""
         with self._write() as conn:
-            return admin.retry_dead(conn, now=now, job_id=job_id, plugin=plugin)
+            return self._clear_all(admin.retry_dead(conn, now=now, job_id=job_id, plugin=plugin))
 
     def skip_job(self, job_id: int, *, now: float) -> tuple[Job, int]:
         """Mark a dead or pending job done/skipped; (job, released held jobs). PluginError otherwise."""
         with self._write() as conn:
-            return admin.skip_job(conn, job_id, now=now)
+            job, released = admin.skip_job(conn, job_id, now=now)
+        return self._clear(job), released
 
     def count_dead(self, plugin: str | None = None) -> int:
         """Dead jobs."""

@@ -218,3 +218,26 @@ def test_due_queries_use_partial_indexes(queue: PluginQueue) -> None:
         claims.due_ids(conn, "hook", now=T0, ordering=ordering, limit=5)  # INDEXED BY fails if unusable
     assert sum("INDEXED BY" in s for s in seen) == 4
     conn.close()
+
+
+def test_envelopes_are_encrypted_at_rest_with_a_dek(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from eventdbx.errors import ConfigError
+
+    dek = base64.b64encode(bytes(range(32))).decode()
+    path = tmp_path / "q.db"
+    queue = PluginQueue.open(path, dek=dek)
+    [jid] = add(queue, new_job(1, envelope='{"event":{"payload":{"secret":"s3"}}}'))
+    [claimed] = queue.claim("hook", now=T0, limit=1, lease_secs=35, ordering=AGG)
+    assert claimed.envelope == '{"event":{"payload":{"secret":"s3"}}}'
+    queue.close()
+    conn = sqlite3.connect(path)
+    stored = conn.execute("SELECT envelope FROM jobs WHERE id = ?", (jid,)).fetchone()[0]
+    conn.close()
+    assert stored.startswith("ENCv1:") and "s3" not in stored
+    for key, message in ((None, "must be configured"), (base64.b64encode(bytes(32)).decode(), "does not match")):
+        other = PluginQueue.open(path, dek=key)
+        with pytest.raises(ConfigError, match=message):
+            other.get_job(jid)
+        other.close()
