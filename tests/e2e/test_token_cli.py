@@ -134,3 +134,19 @@ def test_list_hides_revoked_and_expired(dbx: DbxEnv) -> None:
         conn.execute("UPDATE tokens SET record = ?", (json.dumps(data),))
     conn.close()
     assert "no issued tokens" in dbx.ok("token", "list").out
+
+
+def test_token_values_encrypted_with_data_key(dbx: DbxEnv) -> None:
+    import sqlite3
+
+    dbx.ok("config", "--generate-dek")
+    rec = _generate(dbx)
+    conn = sqlite3.connect(dbx.data_dir / "event_store.db")
+    stored = json.loads(conn.execute("SELECT record FROM tokens").fetchone()[0])
+    conn.close()
+    assert stored["token"].startswith("ENCv1:")
+    assert json.loads(dbx.ok("token", "list", "--json").out)[0]["token"] == rec["token"]
+    dbx.ok("token", "revoke", str(rec["token"]))
+    key = "B" * 43 + "="
+    err = dbx.fail("config", "--dek", key).err
+    assert "Error: data encryption key cannot be changed once encrypted data exists" in err

@@ -38,9 +38,15 @@ def _dek_changes(settings: Settings, dek: str | None, generate: bool) -> dict[st
 
 
 def _encrypted_data_exists(settings: Settings) -> bool:
-    """With a key configured, any event store may hold data sealed with it."""
+    """True once anything was sealed with the current key (`meta.dek_check` is set with the first blob)."""
     store = settings.paths.event_store
-    return store.exists() and store.stat().st_size > 0
+    if not store.exists():
+        return False
+    from eventdbx.store.database import Database
+    from eventdbx.store.meta import DEK_CHECK, get_meta
+
+    with Database.open(store, settings.durability, create=False) as db, db.read() as conn:
+        return get_meta(conn, DEK_CHECK) is not None
 
 
 def _collect(settings: Settings, opts: dict[str, Any]) -> dict[str, Any]:

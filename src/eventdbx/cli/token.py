@@ -98,6 +98,7 @@ def generate(
     from eventdbx.store import tokens as ledger
 
     settings = cli_context().settings()
+    dek = settings.data_encryption_key
     request = TokenRequest(
         group=group, user=user, subject=subject or None, root=root, actions=actions,
         resources=resources or None, ttl_secs=ttl, issued_by=issued_by,
@@ -105,7 +106,7 @@ def generate(
     )
     record = issue_token(signing_keys(settings.auth), settings.auth, request, time.time())
     with _database(settings) as db, db.write() as conn:
-        ledger.insert_token(conn, record)
+        ledger.insert_token(conn, record, dek=dek)
     _emit(record, as_json)
 
 
@@ -125,8 +126,9 @@ def list_cmd(as_json: bool) -> None:
     from eventdbx.store import tokens as ledger
 
     settings = cli_context().settings()
+    dek = settings.data_encryption_key
     with _database(settings) as db, db.read() as conn:
-        records = ledger.list_tokens(conn)
+        records = ledger.list_tokens(conn, dek=dek)
     now = time.time()
     shown = [r for r in records if not (r.status is TokenStatus.REVOKED and _expired(r, now))]
     if as_json:
@@ -147,10 +149,11 @@ def revoke(token_or_jti: str, reason: str | None, as_json: bool) -> None:
     from eventdbx.store import tokens as ledger
 
     settings = cli_context().settings()
+    dek = settings.data_encryption_key
     revoked_at = _now_ts()
     with _database(settings) as db, db.write() as conn:
-        found = ledger.find_token(conn, token_or_jti)
-        record = ledger.revoke(conn, found.jti, reason, revoked_at) if found else None
+        found = ledger.find_token(conn, token_or_jti, dek=dek)
+        record = ledger.revoke(conn, found.jti, reason, revoked_at, dek=dek) if found else None
     if record is None:
         raise InvalidTokenError()
     if as_json:
@@ -190,8 +193,9 @@ def refresh(token: str, ttl: int | None, as_json: bool) -> None:
 
     settings = cli_context().settings()
     keys = signing_keys(settings.auth)
+    dek = settings.data_encryption_key
     with _database(settings) as db, db.write() as conn:
-        old = ledger.find_token(conn, token)
+        old = ledger.find_token(conn, token, dek=dek)
         if old is None or old.status is not TokenStatus.ACTIVE:
             raise InvalidTokenError()
         request = TokenRequest(
@@ -200,6 +204,6 @@ def refresh(token: str, ttl: int | None, as_json: bool) -> None:
             issued_by=old.issued_by, limits=old.limits,
         )
         record = issue_token(keys, settings.auth, request, time.time())
-        ledger.revoke(conn, old.jti, "refreshed", _now_ts())
-        ledger.insert_token(conn, record)
+        ledger.revoke(conn, old.jti, "refreshed", _now_ts(), dek=dek)
+        ledger.insert_token(conn, record, dek=dek)
     _emit(record, as_json, heading="issued replacement token:")

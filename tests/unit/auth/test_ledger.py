@@ -12,7 +12,7 @@ from eventdbx.auth.keys import generate_keys, signing_keys
 from eventdbx.auth.records import TokenStatus
 from eventdbx.auth.tokens import TokenRequest, issue_token, verify_token
 from eventdbx.config import AuthSettings
-from eventdbx.errors import InvalidTokenError
+from eventdbx.errors import ConfigError, InvalidTokenError
 from eventdbx.store import tokens as ledger_db
 
 NOW = 1761480000.0
@@ -98,3 +98,44 @@ def test_sqlite_ledger_cache_follows_change_counter(conn: sqlite3.Connection) ->
     ledger_db.revoke(conn, a.jti, None, "t")  # type: ignore[attr-defined]
     with pytest.raises(InvalidTokenError):
         check()
+
+
+DEK = "q" * 43 + "="
+OTHER_DEK = "r" * 43 + "="
+
+
+def test_token_value_sealed_with_data_key(conn: sqlite3.Connection) -> None:
+    import base64
+    import hashlib
+    import json
+
+    a = _issue()
+    ledger_db.insert_token(conn, a, dek=DEK)  # type: ignore[arg-type]
+    stored = json.loads(conn.execute("SELECT record FROM tokens").fetchone()[0])
+    assert stored["token"].startswith("ENCv1:") and stored["jti"] == a.jti  # type: ignore[attr-defined]
+    blob = base64.b64decode(stored["token"][len("ENCv1:"):])
+    assert len(blob) == 12 + len(a.token) + 16  # type: ignore[attr-defined]
+    check = conn.execute("SELECT value FROM meta WHERE key = 'dek_check'").fetchone()[0]
+    assert check == hashlib.sha256(b"eventdbx-dek-check" + base64.b64decode(DEK)).hexdigest()[:16]
+    assert ledger_db.get_token(conn, a.jti, dek=DEK) == a  # type: ignore[attr-defined]
+    assert ledger_db.find_token(conn, a.token, dek=DEK) == a  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="data encryption key must be configured to read encrypted events"):
+        ledger_db.list_tokens(conn)
+    with pytest.raises(ConfigError, match="data encryption key does not match this data directory"):
+        ledger_db.list_tokens(conn, dek=OTHER_DEK)
+    # verification needs no key: the ledger leaves the value sealed
+    @contextmanager
+    def provider() -> Iterator[sqlite3.Connection]:
+        yield conn
+
+    verify_token(a.token, keys=KEYS, auth=AUTH, ledger=ledger_db.SqliteTokenLedger(provider),  # type: ignore[attr-defined]
+                 now=NOW, action="aggregate.read", resource="aggregate:x:1", write=False)
+    revoked = ledger_db.revoke(conn, a.jti, "r", "t")  # type: ignore[attr-defined]
+    assert revoked is not None and revoked.token.startswith("ENCv1:")
+    assert ledger_db.get_token(conn, a.jti, dek=DEK).token == a.token  # type: ignore[attr-defined, union-attr]
+
+
+def test_plain_rows_stay_readable_after_key_is_set(conn: sqlite3.Connection) -> None:
+    a = _issue()
+    ledger_db.insert_token(conn, a)  # type: ignore[arg-type]
+    assert ledger_db.list_tokens(conn, dek=DEK) == [a]
