@@ -46,11 +46,11 @@ def remove_event(schema: Schema, event: str, now: str) -> Schema:
 
 def annotate_event(schema: Schema, event: str, note: str | None, now: str) -> Schema:
     """`schema annotate`: set the event's default note, or clear it (`note=None`)."""
-    if note is not None and len(note) > MAX_NOTE_LENGTH:
-        raise CommandError(f"note cannot exceed {MAX_NOTE_LENGTH} characters")
     definition = schema.events.get(event)
     if definition is None:
         raise SchemaViolationError(f"event {event} is not defined for aggregate {schema.aggregate}")
+    if note is not None and len(note) > MAX_NOTE_LENGTH:
+        raise CommandError(f"note cannot exceed {MAX_NOTE_LENGTH} characters")
     events = dict(schema.events)
     events[event] = replace(definition, notes=note)
     return replace(schema, events=events, updated_at=now)

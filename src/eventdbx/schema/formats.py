@@ -40,8 +40,8 @@ def _valid_email_domain(domain: str) -> bool:
 
 
 def is_email(text: str) -> bool:
-    """HTML5-style address: `user@domain`, user ≤ 64 chars, domain ≤ 255, total ≤ 254."""
-    if "@" not in text or len(text) > 254:
+    """HTML5-style address: `user@domain` (user ≤ 64 chars, domain ≤ 255, IDN domains allowed)."""
+    if "@" not in text:
         return False
     user, _, domain = text.rpartition("@")
     if len(user) > 64 or len(domain) > 255:
