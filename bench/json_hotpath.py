@@ -43,8 +43,10 @@ def main() -> None:
     """Print ops/s per payload shape."""
     for label, text in PAYLOADS.items():
         core, with_merkle = run(text)
-        print(f"{label:13s} ({len(text)} B): parse+dump+payload_map+hash {core:,.0f} ops/s; "
-              f"+frontier {with_merkle:,.0f} ops/s")
+        print(
+            f"{label:13s} ({len(text)} B): parse+dump+payload_map+hash {core:,.0f} ops/s; "
+            f"+frontier {with_merkle:,.0f} ops/s"
+        )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,18 @@ EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 def event_hash(
-    aggregate_type: str, aggregate_id: str, version: int, event_type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    version: int,
+    event_type: str,
     payload_map: Mapping[str, str],
 ) -> str:
     """sha256(type ‖ id ‖ u64_be(version) ‖ event_type ‖ (key ‖ value)* in UTF-8 byte order of keys), hex."""
     parts = [
-        aggregate_type.encode(), aggregate_id.encode(), version.to_bytes(8, "big"), event_type.encode(),
+        aggregate_type.encode(),
+        aggregate_id.encode(),
+        version.to_bytes(8, "big"),
+        event_type.encode(),
     ]
     # Python str order is code-point order, which equals UTF-8 byte order.
     for key in sorted(payload_map):

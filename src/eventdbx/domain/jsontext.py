@@ -1,8 +1,8 @@
 """JSON text with the spec's exact numbers (data-model.md §1, §4): parse, canonical dump, compact/pretty output.
 
-Fast paths: stdlib `json.loads` with number hooks for parsing and orjson for dumping; the precise scanner
-(jsonscan) only runs to produce the reference error message or when the fast path cannot be trusted
-(escaped surrogates, deep nesting). Pure: no I/O.
+Fast paths: orjson (integer-only documents) or stdlib json with §4 number hooks for parsing, orjson for
+dumping; the precise scanner (jsonscan) only runs to produce the reference error message or when the fast
+path cannot be trusted (escaped surrogates, deep nesting). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -108,15 +108,17 @@ def _check_encodable(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         line, column = position(text, exc.start, False)
-        raise JsonSyntaxError(f"invalid unicode code point at line {line} column {column}") from None
+        raise JsonSyntaxError(
+            f"invalid unicode code point at line {line} column {column}"
+        ) from None
 
 
 def parse_json(text: str) -> JSONValue:
     """Parse JSON text per §1/§4; raises JsonSyntaxError('<reference msg> at line L column C').
 
-    Fast path: orjson for integer-only documents, else stdlib json with §4 number hooks. It defers to the precise scanner for escaped surrogates
-    (serde rejects lone ones), NaN/Infinity, out-of-range numbers, deep nesting and every syntax error,
-    so it never accepts a document the reference rejects.
+    Fast path: orjson for integer-only documents, else stdlib json with §4 number hooks. It defers to
+    the precise scanner for escaped surrogates (serde rejects lone ones), NaN/Infinity, out-of-range
+    numbers, deep nesting and every syntax error, so it never accepts what the reference rejects.
     """
     if not text.isascii():
         _check_encodable(text)

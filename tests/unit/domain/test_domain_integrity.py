@@ -21,16 +21,24 @@ from eventdbx.domain.jsontext import parse_json
 from eventdbx.domain.state import fold_state, payload_map
 
 VECTORS = [
-    ("order_created", '{"status":"created"}',
-     "2f227e08db5d01f2187411b846608cf906ce4d1673e34a4ac45d7d339d681eb2",
-     "2f227e08db5d01f2187411b846608cf906ce4d1673e34a4ac45d7d339d681eb2"),
-    ("order_updated",
-     '{"status":"shipped","tracking":"abc123","n":5,"obj":{"b":1,"a":[1,"x",null]}}',
-     "2d4c1885c62f5c9b279fcbc69944104806ed9688a6d740fec7c3ff923ad60590",
-     "bca912c4a0bab01a2121abf101065df894db533a191f8e40fbb42e25de926b51"),
-    ("order_noted", "null",
-     "9533c5ee95dd2626d9d7b79c89756739f257ecad64231886f8641fd700e33157",
-     "f5ff8549b48a94fc66d27ded6354a4d78996392db78c0bc4f335e143fee94c4b"),
+    (
+        "order_created",
+        '{"status":"created"}',
+        "2f227e08db5d01f2187411b846608cf906ce4d1673e34a4ac45d7d339d681eb2",
+        "2f227e08db5d01f2187411b846608cf906ce4d1673e34a4ac45d7d339d681eb2",
+    ),
+    (
+        "order_updated",
+        '{"status":"shipped","tracking":"abc123","n":5,"obj":{"b":1,"a":[1,"x",null]}}',
+        "2d4c1885c62f5c9b279fcbc69944104806ed9688a6d740fec7c3ff923ad60590",
+        "bca912c4a0bab01a2121abf101065df894db533a191f8e40fbb42e25de926b51",
+    ),
+    (
+        "order_noted",
+        "null",
+        "9533c5ee95dd2626d9d7b79c89756739f257ecad64231886f8641fd700e33157",
+        "f5ff8549b48a94fc66d27ded6354a4d78996392db78c0bc4f335e143fee94c4b",
+    ),
 ]
 
 
@@ -89,7 +97,9 @@ def test_frontier_equals_recompute(n: int) -> None:
     assert frontier_root(frontier) == merkle_root(leaves)
     assert frontier == frontier_of(leaves)
     assert len(frontier) == n.bit_length()
-    assert [node is not None for node in frontier] == [bool(n >> k & 1) for k in range(len(frontier))]
+    assert [node is not None for node in frontier] == [
+        bool(n >> k & 1) for k in range(len(frontier))
+    ]
 
 
 @pytest.mark.parametrize("n", range(0, 40))

@@ -78,8 +78,12 @@ tokens = st.builds(
     st.one_of(st.just(""), digits.map(lambda d: "." + d)),
     st.one_of(
         st.just(""),
-        st.builds(lambda e, s, d: e + s + d, st.sampled_from("eE"), st.sampled_from(["", "+", "-"]),
-                  st.text(alphabet="0123456789", min_size=1, max_size=4)),
+        st.builds(
+            lambda e, s, d: e + s + d,
+            st.sampled_from("eE"),
+            st.sampled_from(["", "+", "-"]),
+            st.text(alphabet="0123456789", min_size=1, max_size=4),
+        ),
     ),
 )
 
@@ -111,8 +115,25 @@ def test_numbers_follow_the_spec_literally(token: str) -> None:
 
 json_chars = st.text(alphabet='{}[]:,"\\ \n\t01-.eE+aufnltrsx\x01é\\u', max_size=24)
 json_like = st.recursive(
-    st.sampled_from(["1", "-0", "1e400", "0.5", '"s"', '"\\ud800"', '"\\ud83d\\ude00"', "true", "null",
-                     "NaN", "1.", "01", '"\\x"', "[]", "{}"]),
+    st.sampled_from(
+        [
+            "1",
+            "-0",
+            "1e400",
+            "0.5",
+            '"s"',
+            '"\\ud800"',
+            '"\\ud83d\\ude00"',
+            "true",
+            "null",
+            "NaN",
+            "1.",
+            "01",
+            '"\\x"',
+            "[]",
+            "{}",
+        ]
+    ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]"),
         st.lists(st.tuples(st.sampled_from(['"a"', '"b"', "1", "a"]), inner), max_size=3).map(
@@ -124,7 +145,11 @@ json_like = st.recursive(
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.one_of(json_chars, json_like, json_like.map(lambda t: t[:-1]), json_like.map(lambda t: t + " x")))
+@given(
+    st.one_of(
+        json_chars, json_like, json_like.map(lambda t: t[:-1]), json_like.map(lambda t: t + " x")
+    )
+)
 def test_fast_path_agrees_with_scanner(text: str) -> None:
     def scan(t: str) -> object:
         return Scanner(t).parse()
@@ -147,12 +172,53 @@ def test_lone_surrogate_in_text_is_rejected() -> None:
 
 
 TRICKY = [
-    "[01]", "[1,]", '{"a":1,}', "[-]", "[- 1]", "[1 ]", " 1", "\ufeff1", "1\ufeff", '"\\u0000"', "[+1]",
-    "[1.]", "[.5]", "[1e]", "[1e+]", "[0x1]", "[1_000]", "[Infinity]", "[-Infinity]", "[NaN]", "[nan]",
-    '{"a" : 1 , "b" : [ ] }', '{"a":1}{"b":2}', "[]]", "[[]", "{,}", '{"a":}', '{"a"}', "[,1]", '"\x7f"',
-    "\x0c1", "[\v1]", "[1\xa0]", '"\\/"', '"\\U0041"', "tru", "True", "null0", "[true false]", "-01",
-    "18446744073709551615", "-9223372036854775808", "[18446744073709551616, -9223372036854775809]",
-    "[-0, 0, -0.0, 0e0]", '{"-0":"-0"}', '["1.5", 2]', "[1" + "0" * 30 + "]",
+    "[01]",
+    "[1,]",
+    '{"a":1,}',
+    "[-]",
+    "[- 1]",
+    "[1 ]",
+    " 1",
+    "\ufeff1",
+    "1\ufeff",
+    '"\\u0000"',
+    "[+1]",
+    "[1.]",
+    "[.5]",
+    "[1e]",
+    "[1e+]",
+    "[0x1]",
+    "[1_000]",
+    "[Infinity]",
+    "[-Infinity]",
+    "[NaN]",
+    "[nan]",
+    '{"a" : 1 , "b" : [ ] }',
+    '{"a":1}{"b":2}',
+    "[]]",
+    "[[]",
+    "{,}",
+    '{"a":}',
+    '{"a"}',
+    "[,1]",
+    '"\x7f"',
+    "\x0c1",
+    "[\v1]",
+    "[1\xa0]",
+    '"\\/"',
+    '"\\U0041"',
+    "tru",
+    "True",
+    "null0",
+    "[true false]",
+    "-01",
+    "18446744073709551615",
+    "-9223372036854775808",
+    "[18446744073709551616, -9223372036854775809]",
+    "[-0, 0, -0.0, 0e0]",
+    '{"-0":"-0"}',
+    '["1.5", 2]',
+    "[1" + "0" * 30 + "]",
 ]
 
 

@@ -122,7 +122,10 @@ def test_powers_of_ten(k: int) -> None:
         ("1e99999999999", "number out of range at line 1 column 12"),
         ('"\\x"', "invalid escape at line 1 column 3"),
         ('"\\u12G4"', "invalid escape at line 1 column 7"),
-        ('"a\x01"', "control character (\\u0000-\\u001F) found while parsing a string at line 1 column 3"),
+        (
+            '"a\x01"',
+            "control character (\\u0000-\\u001F) found while parsing a string at line 1 column 3",
+        ),
         ('"\\udc00"', "lone leading surrogate in hex escape at line 1 column 7"),
         ('"\\ud800"', "unexpected end of hex escape at line 1 column 8"),
         ("[1,]", "trailing comma at line 1 column 4"),
@@ -143,8 +146,11 @@ def test_powers_of_ten(k: int) -> None:
         ('"\\ud800\\é"', "unexpected end of hex escape at line 1 column 9"),
         ('"\\ud800é"', "unexpected end of hex escape at line 1 column 8"),
         ('"\\ud800\\u0041"', "lone leading surrogate in hex escape at line 1 column 13"),
-        ('[\n  1,\n  2\n  3]', "expected `,` or `]` at line 4 column 3"),
-        ('"a\nb"', "control character (\\u0000-\\u001F) found while parsing a string at line 2 column 0"),
+        ("[\n  1,\n  2\n  3]", "expected `,` or `]` at line 4 column 3"),
+        (
+            '"a\nb"',
+            "control character (\\u0000-\\u001F) found while parsing a string at line 2 column 0",
+        ),
         ("1.\n", "invalid number at line 2 column 0"),
         ("[" * 128 + "]" * 128, "recursion limit exceeded at line 1 column 128"),
         ('{"a":' * 128 + "1" + "}" * 128, "recursion limit exceeded at line 1 column 636"),
@@ -177,7 +183,7 @@ def test_surrogate_pairs() -> None:
 
 
 def test_escaping() -> None:
-    text = dumps_canonical("\"\\\b\f\n\r\t\x00\x1f\x7f/é\u2028\U0001f600")
+    text = dumps_canonical('"\\\b\f\n\r\t\x00\x1f\x7f/é\u2028\U0001f600')
     assert text == '"\\"\\\\\\b\\f\\n\\r\\t\\u0000\\u001f\x7f/é\u2028\U0001f600"'
 
 
@@ -210,7 +216,9 @@ exact_floats = st.builds(
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | exact_floats | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

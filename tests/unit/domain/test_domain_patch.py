@@ -28,28 +28,48 @@ def _patch(text: str) -> dict[str, JSONValue]:
         ("[1]", "invalid schema: patch entry is missing 'op'"),
         ('[{"op":"add","value":1}]', "invalid schema: patch entry is missing 'path'"),
         ('[{"op":"remove","path":"/a"}]', "invalid schema: unsupported patch operation 'remove'"),
-        ('[{"op":"move","from":"/a","path":"/b"}]',
-         "invalid schema: unsupported patch operation 'move'"),
-        ('[{"op":"add","path":"a","value":1}]', "invalid schema: patch path 'a' must start with '/'"),
+        (
+            '[{"op":"move","from":"/a","path":"/b"}]',
+            "invalid schema: unsupported patch operation 'move'",
+        ),
+        (
+            '[{"op":"add","path":"a","value":1}]',
+            "invalid schema: patch path 'a' must start with '/'",
+        ),
         ('[{"op":"add","path":"","value":1}]', "invalid schema: patch path '' must start with '/'"),
-        ('[{"op":"add","path":"/","value":1}]',
-         "invalid schema: patch operations targeting the document root are not supported"),
-        ('[{"op":"add","path":"/a"}]', "invalid schema: failed to parse patch: missing field `value`"),
-        ('[{"op":"replace","path":"/missing","value":1}]',
-         "invalid schema: failed to apply patch: operation '/0' failed at path '/missing': "
-         "path is invalid"),
-        ('[{"op":"add","path":"/x","value":1},{"op":"add","path":"/nope/deep","value":1}]',
-         "invalid schema: failed to apply patch: operation '/1' failed at path '/nope/deep': "
-         "path is invalid"),
-        ('[{"op":"add","path":"/obj/a/9","value":1}]',
-         "invalid schema: failed to apply patch: operation '/0' failed at path '/obj/a/9': "
-         "path is invalid"),
-        ('[{"op":"add","path":"/obj/a/01","value":1}]',
-         "invalid schema: failed to apply patch: operation '/0' failed at path '/obj/a/01': "
-         "path is invalid"),
-        ('[{"op":"add","path":"/name/x","value":1}]',
-         "invalid schema: failed to apply patch: operation '/0' failed at path '/name/x': "
-         "path is invalid"),
+        (
+            '[{"op":"add","path":"/","value":1}]',
+            "invalid schema: patch operations targeting the document root are not supported",
+        ),
+        (
+            '[{"op":"add","path":"/a"}]',
+            "invalid schema: failed to parse patch: missing field `value`",
+        ),
+        (
+            '[{"op":"replace","path":"/missing","value":1}]',
+            "invalid schema: failed to apply patch: operation '/0' failed at path '/missing': "
+            "path is invalid",
+        ),
+        (
+            '[{"op":"add","path":"/x","value":1},{"op":"add","path":"/nope/deep","value":1}]',
+            "invalid schema: failed to apply patch: operation '/1' failed at path '/nope/deep': "
+            "path is invalid",
+        ),
+        (
+            '[{"op":"add","path":"/obj/a/9","value":1}]',
+            "invalid schema: failed to apply patch: operation '/0' failed at path '/obj/a/9': "
+            "path is invalid",
+        ),
+        (
+            '[{"op":"add","path":"/obj/a/01","value":1}]',
+            "invalid schema: failed to apply patch: operation '/0' failed at path '/obj/a/01': "
+            "path is invalid",
+        ),
+        (
+            '[{"op":"add","path":"/name/x","value":1}]',
+            "invalid schema: failed to apply patch: operation '/0' failed at path '/name/x': "
+            "path is invalid",
+        ),
     ],
 )
 def test_patch_errors(patch: str, message: str) -> None:
@@ -60,7 +80,11 @@ def test_patch_errors(patch: str, message: str) -> None:
 
 def test_state_document_reparses_values() -> None:
     assert state_document(STATE) == {
-        "name": "Ada", "n": 5, "obj": {"a": [1, "x", None], "b": 1}, "flag": True, "raw": "{oops",
+        "name": "Ada",
+        "n": 5,
+        "obj": {"a": [1, "x", None], "b": 1},
+        "flag": True,
+        "raw": "{oops",
     }
 
 
@@ -76,10 +100,9 @@ def test_add_replace_and_arrays() -> None:
     assert _patch('[{"op":"add","path":"/obj/a/3","value":"end"}]') == {
         "obj": {"a": [1, "x", None, "end"], "b": 1}
     }
-    assert _patch('[{"op":"replace","path":"/obj/a/1","value":"y"},'
-                  '{"op":"add","path":"/obj/c","value":true}]') == {
-        "obj": {"a": [1, "y", None], "b": 1, "c": True}
-    }
+    assert _patch(
+        '[{"op":"replace","path":"/obj/a/1","value":"y"},{"op":"add","path":"/obj/c","value":true}]'
+    ) == {"obj": {"a": [1, "y", None], "b": 1, "c": True}}
     assert _patch('[{"op":"replace","path":"/raw","value":"fixed"}]') == {"raw": "fixed"}
 
 
@@ -92,12 +115,16 @@ def test_escaped_keys() -> None:
 
 
 def test_new_aggregate_and_later_ops_see_earlier_ones() -> None:
-    patch = parse_json('[{"op":"add","path":"/p","value":{}},{"op":"add","path":"/p/q","value":[1]},'
-                       '{"op":"add","path":"/p/q/-","value":2}]')
+    patch = parse_json(
+        '[{"op":"add","path":"/p","value":{}},{"op":"add","path":"/p/q","value":[1]},'
+        '{"op":"add","path":"/p/q/-","value":2}]'
+    )
     assert patched_payload({}, patch) == {"p": {"q": [1, 2]}}
-    assert patch == parse_json('[{"op":"add","path":"/p","value":{}},'
-                               '{"op":"add","path":"/p/q","value":[1]},'
-                               '{"op":"add","path":"/p/q/-","value":2}]')  # input untouched
+    assert patch == parse_json(
+        '[{"op":"add","path":"/p","value":{}},'
+        '{"op":"add","path":"/p/q","value":[1]},'
+        '{"op":"add","path":"/p/q/-","value":2}]'
+    )  # input untouched
 
 
 keys = st.text(alphabet="ab~/01", min_size=1, max_size=4)

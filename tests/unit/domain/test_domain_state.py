@@ -14,18 +14,24 @@ from eventdbx.domain.state import fold_state, payload_map, stored_payload_map
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        ('{"s":"raw \\"text\\"","n":null,"t":true,"f":false}',
-         {"s": 'raw "text"', "n": "", "t": "true", "f": "false"}),
-        ('{"i":5,"d":1e2,"z":-0,"big":1e16,"small":0.000001}',
-         {"i": "5", "d": "100.0", "z": "-0.0", "big": "1e16", "small": "1e-6"}),
-        ('{"o":{"b":1,"a":[1,"x",null]},"l":[],"e":{}}',
-         {"o": '{"a":[1,"x",null],"b":1}', "l": "[]", "e": "{}"}),
+        (
+            '{"s":"raw \\"text\\"","n":null,"t":true,"f":false}',
+            {"s": 'raw "text"', "n": "", "t": "true", "f": "false"},
+        ),
+        (
+            '{"i":5,"d":1e2,"z":-0,"big":1e16,"small":0.000001}',
+            {"i": "5", "d": "100.0", "z": "-0.0", "big": "1e16", "small": "1e-6"},
+        ),
+        (
+            '{"o":{"b":1,"a":[1,"x",null]},"l":[],"e":{}}',
+            {"o": '{"a":[1,"x",null],"b":1}', "l": "[]", "e": "{}"},
+        ),
         ("null", {}),
         ('"hello"', {"_value": "hello"}),
         ("42", {"_value": "42"}),
         ("1E2", {"_value": "100.0"}),
         ("true", {"_value": "true"}),
-        ("[3,{\"b\":1,\"a\":2}]", {"_value": '[3,{"a":2,"b":1}]'}),
+        ('[3,{"b":1,"a":2}]', {"_value": '[3,{"a":2,"b":1}]'}),
         ("{}", {}),
     ],
 )
@@ -49,9 +55,14 @@ def test_stored_payload_map_has_no_reparse_drift() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(max_size=3), st.floats(allow_nan=False, allow_infinity=False)
-                       | st.integers(-(2**63), 2**64 - 1) | st.lists(st.floats(allow_nan=False,
-                                                                             allow_infinity=False))))
+@given(
+    st.dictionaries(
+        st.text(max_size=3),
+        st.floats(allow_nan=False, allow_infinity=False)
+        | st.integers(-(2**63), 2**64 - 1)
+        | st.lists(st.floats(allow_nan=False, allow_infinity=False)),
+    )
+)
 def test_stored_payload_map_roundtrip(value: dict[str, JSONValue]) -> None:
     stored = dumps_canonical(value)
     assert stored_payload_map(stored) == payload_map(value)

@@ -78,12 +78,21 @@ def test_metadata_ok_returns_canonical() -> None:
         ([], "invalid schema: metadata must be a JSON object"),
         ("x", "invalid schema: metadata must be a JSON object"),
         (None, "invalid schema: metadata must be a JSON object"),
-        ({"plugin": 1}, "invalid schema: metadata key 'plugin' must start with '@' followed by "
-                        "letters, numbers, underscores, or hyphens"),
-        ({"@ok": 1, "@": 1}, "invalid schema: metadata key '@' must start with '@' followed by "
-                             "letters, numbers, underscores, or hyphens"),
-        ({"@_x": 1}, "invalid schema: metadata key '@_x' must start with '@' followed by "
-                     "letters, numbers, underscores, or hyphens"),
+        (
+            {"plugin": 1},
+            "invalid schema: metadata key 'plugin' must start with '@' followed by "
+            "letters, numbers, underscores, or hyphens",
+        ),
+        (
+            {"@ok": 1, "@": 1},
+            "invalid schema: metadata key '@' must start with '@' followed by "
+            "letters, numbers, underscores, or hyphens",
+        ),
+        (
+            {"@_x": 1},
+            "invalid schema: metadata key '@_x' must start with '@' followed by "
+            "letters, numbers, underscores, or hyphens",
+        ),
         ({"@p": "x" * 65536}, "invalid schema: metadata exceeds maximum size of 65536 bytes"),
     ],
 )
