@@ -53,6 +53,7 @@ class HttpReceiver:
         self.script: collections.deque[Answer] = collections.deque()
         self.requests: list[ReceivedRequest] = []
         self.head_status = 200
+        self.responder: Callable[[ReceivedRequest], Answer] | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
@@ -76,8 +77,14 @@ class HttpReceiver:
         body = await request.read()
         if request.method == "HEAD":
             return web.Response(status=self.head_status)
-        self.requests.append(ReceivedRequest(request.method, request.path, dict(request.headers), body))
-        answer = self.script.popleft() if self.script else self.default
+        received = ReceivedRequest(request.method, request.path, dict(request.headers), body)
+        self.requests.append(received)
+        if self.script:
+            answer = self.script.popleft()
+        elif self.responder is not None:
+            answer = self.responder(received)
+        else:
+            answer = self.default
         if answer.hang:
             self.in_flight += 1
             try:
