@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from eventdbx.plugins.registry import PluginDefinition, PluginRegistry
 from eventdbx.store import events as store_events
 from eventdbx.store.database import Database
 from eventdbx.store.plugin_queue import PluginQueue
-from eventdbx.store.plugin_queue_model import NewJob
+from eventdbx.store.plugin_queue_model import NewJob, PluginState
 from eventdbx.store.schemas import load_schema
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("eventdbx.plugin")
 BATCH = 500
 POLL_SECS = 0.5
+REMOVAL_GRACE_SECS = 5.0  # `plugin config` writes the cursor just before plugins.json; never purge that row
 _CACHE_LIMIT = 10_000
 
 
@@ -146,24 +148,49 @@ class Enqueuer:
 
     def _pass(self) -> dict[str, int]:
         definitions = self.registry.current()
-        created: dict[str, int] = {}
         self.source.clear()
         head = _head(self.db)
-        cursors = {s.name: s.cursor for s in self.queue.list_states()}
+        states = {s.name: s for s in self.queue.list_states()}
         if self.registry.healthy:
-            configured = {d.name for d in definitions}
-            for name in sorted(set(cursors) - configured):
-                purged = self.queue.remove_plugin(name)
-                log.info("plugin '%s' was removed; deleted its cursor and %d queued job(s)", name, purged)
+            self._remove_unconfigured({d.name for d in definitions}, states)
+        emitting: list[PluginDefinition] = []
         for definition in definitions:
-            cursor = cursors.get(definition.name)
+            state = states.get(definition.name)
+            cursor = None if state is None else state.cursor
             if cursor is None:
                 self._start_at_head(definition.name)
             elif cursor > head:
                 self._clamp(definition.name, cursor, head)
             elif cursor < head and definition.enabled:
-                created[definition.name] = self._advance(definition, head)
-        return {name: n for name, n in created.items() if n}
+                if definition.emit_events:
+                    emitting.append(definition)
+                else:
+                    self._follow_head(definition.name, head)
+        return self._drain(emitting)
+
+    def _remove_unconfigured(self, configured: set[str], states: dict[str, PluginState]) -> None:
+        """Purge plugins that left plugins.json; rows younger than the grace period are a `config` in flight."""
+        now = time.time()
+        for name in sorted(set(states) - configured):
+            born = states[name].created_at
+            if born is not None and now - born < REMOVAL_GRACE_SECS:
+                continue
+            purged = self.queue.remove_plugin(name)
+            log.info("plugin '%s' was removed; deleted its cursor and %d queued job(s)", name, purged)
+
+    def _drain(self, emitting: list[PluginDefinition]) -> dict[str, int]:
+        """One batch per plugin per round, so one plugin's large backlog never starves the others."""
+        created: dict[str, int] = {}
+        while emitting:
+            behind = []
+            for definition in emitting:
+                count, more = self._batch(definition)
+                if count:
+                    created[definition.name] = created.get(definition.name, 0) + count
+                if more:
+                    behind.append(definition)
+            emitting = behind
+        return created
 
     def _start_at_head(self, name: str) -> None:
         with self.queue.transaction() as tx:
@@ -189,20 +216,12 @@ class Enqueuer:
             name, cursor, head, lost,
         )
 
-    def _advance(self, definition: PluginDefinition, head: int) -> int:
-        """Enabled plugin behind the head: emit jobs (emit_events) or just follow the head."""
-        if not definition.emit_events:
-            with self.queue.transaction() as tx:
-                current = tx.cursor(definition.name)
-                if current is not None and current < head:
-                    tx.set_cursor(definition.name, head)
-            return 0
-        total = 0
-        while True:
-            count, more = self._batch(definition)
-            total += count
-            if not more:
-                return total
+    def _follow_head(self, name: str, head: int) -> None:
+        """`emit_events=false`: the cursor follows the head; the events are never owed."""
+        with self.queue.transaction() as tx:
+            current = tx.cursor(name)
+            if current is not None and current < head:
+                tx.set_cursor(name, head)
 
     def _batch(self, definition: PluginDefinition) -> tuple[int, bool]:
         """One transaction: re-read cursor, read ≤500 events, insert jobs, move cursor. (jobs, maybe more)."""

@@ -92,7 +92,10 @@ def _run_script(script: str) -> Callable[[sqlite3.Connection], None]:
     return step
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_run_script(_V1),)
+# v2: when each plugin row was created (the enqueuer never purges a row a `plugin config` has just written).
+_V2 = "ALTER TABLE plugin_state ADD COLUMN created_at INTEGER"
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_run_script(_V1), _run_script(_V2))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -182,6 +182,7 @@ class PluginState:
     worker_pid: int | None = None
     worker_detail: str | None = None
     worker_updated_at: float | None = None
+    created_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

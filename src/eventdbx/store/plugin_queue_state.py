@@ -15,13 +15,14 @@ from eventdbx.store.plugin_queue_model import PluginState
 _STATE_COLUMNS = (
     "name, cursor, last_attempt_at, last_success_at, last_failure_at, last_error, circuit,"
     " consecutive_failures, circuit_opened_at, next_probe_at, probe_failures, worker_desired,"
-    " worker_actual, worker_pid, worker_detail, worker_updated_at"
+    " worker_actual, worker_pid, worker_detail, worker_updated_at, created_at"
 )
+_NOW_MS = "CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 
 
 def _row_to_state(row: Sequence[Any]) -> PluginState:
     (name, cursor, attempt, success, failure, error, circuit, failures, opened, probe,
-     probe_failures, desired, actual, pid, detail, updated) = row
+     probe_failures, desired, actual, pid, detail, updated, created) = row
     return PluginState(
         name=str(name), cursor=None if cursor is None else int(cursor),
         last_attempt_at=secs(attempt), last_success_at=secs(success),
@@ -33,13 +34,16 @@ def _row_to_state(row: Sequence[Any]) -> PluginState:
         worker_actual=None if actual is None else str(actual),
         worker_pid=None if pid is None else int(pid),
         worker_detail=None if detail is None else str(detail),
-        worker_updated_at=secs(updated),
+        worker_updated_at=secs(updated), created_at=secs(created),
     )
 
 
 def ensure_row(conn: sqlite3.Connection, name: str) -> None:
     """Create the plugin's row (without a cursor) if missing."""
-    conn.execute("INSERT INTO plugin_state (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
+    conn.execute(
+        f"INSERT INTO plugin_state (name, created_at) VALUES (?, {_NOW_MS}) ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
 
 
 def get_state(conn: sqlite3.Connection, name: str) -> PluginState | None:
@@ -62,7 +66,7 @@ def get_cursor(conn: sqlite3.Connection, name: str) -> int | None:
 def set_cursor(conn: sqlite3.Connection, name: str, seq: int) -> None:
     """Move (or create) the plugin's cursor."""
     conn.execute(
-        "INSERT INTO plugin_state (name, cursor) VALUES (?, ?)"
+        f"INSERT INTO plugin_state (name, cursor, created_at) VALUES (?, ?, {_NOW_MS})"
         " ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor", (name, seq),
     )
 

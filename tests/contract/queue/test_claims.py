@@ -27,9 +27,29 @@ def test_file_is_wal_private_and_versioned(queue: PluginQueue) -> None:
     assert stat.S_IMODE(os.stat(queue.path).st_mode) == 0o600
     conn = sqlite3.connect(queue.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     conn.close()
     PluginQueue.open(queue.path).close()  # reopening is a no-op migration
+
+
+def test_forward_migration_keeps_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from eventdbx.store.plugin_queue_migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO plugin_state (name, cursor) VALUES ('hook', 7)")
+    conn.close()
+    queue = PluginQueue.open(path)
+    state = queue.get_state("hook")
+    assert state is not None and (state.cursor, state.created_at) == (7, None)
+    queue.close()
+    newer = sqlite3.connect(path)
+    newer.execute("PRAGMA user_version=99")
+    newer.close()
+    with pytest.raises(StorageError, match="newer than this build"):
+        PluginQueue.open(path)
 
 
 def test_ids_increase_and_live_duplicates_are_refused(queue: PluginQueue) -> None:
