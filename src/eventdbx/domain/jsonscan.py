@@ -6,6 +6,8 @@ Slow path only: jsontext uses it when the fast stdlib parse fails or cannot be t
 
 from __future__ import annotations
 
+import re
+
 from eventdbx.domain.json_value import JSONValue
 from eventdbx.domain.jsonnumbers import (
     I32_MAX,
@@ -25,6 +27,7 @@ CONTROL_CHAR = "control character (\\u0000-\\u001F) found while parsing a string
 _WS = " \t\n\r"
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HEX = frozenset("0123456789abcdefABCDEF")
+_STRING_STOP = re.compile(r'["\\\x00-\x1f]')
 
 
 class _Fail(Exception):
@@ -195,8 +198,8 @@ class Scanner:
         parts: list[str] = []
         start = i = self.i
         while True:
-            while i < n and text[i] not in '"\\' and text[i] >= " ":
-                i += 1
+            stop = _STRING_STOP.search(text, i)
+            i = n if stop is None else stop.start()
             if i == n:
                 self.i = n
                 raise _Fail(EOF_STRING, n, False)

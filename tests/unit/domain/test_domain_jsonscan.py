@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -246,3 +247,11 @@ int_docs = st.recursive(
 @given(int_docs)
 def test_integer_documents_agree(text: str) -> None:
     assert _outcome(parse_json, text) == _outcome(lambda t: Scanner(t).parse(), text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_scanner_decodes_strings_like_stdlib(s: str) -> None:
+    s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    for text in (json.dumps(s), json.dumps(s, ensure_ascii=False), json.dumps({s: [s]})):
+        assert Scanner(text).parse() == json.loads(text)
