@@ -13,6 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -153,9 +154,9 @@ def _open_archive(archive: Path) -> tarfile.TarFile:
     if not archive.is_file():
         raise CommandError(f"backup archive {archive} does not exist")
     try:
-        return tarfile.open(archive, mode="r:*")
-    except (tarfile.TarError, OSError) as exc:
-        raise CommandError(f"backup archive {archive} could not be read: {exc}") from exc
+        return tarfile.open(archive, mode="r:gz")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise CommandError(f"backup archive {archive} is not a gzip tar archive") from exc
 
 
 def _read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
@@ -257,6 +258,15 @@ def restore_backup(
     archive: Path, *, config_path: Path, data_dir: Path | None, force: bool
 ) -> RestoreResult:
     """Unpack `archive` into the data dir (`data_dir` or the one in its manifest) and write its config."""
+    try:
+        return _restore(archive, config_path=config_path, data_dir=data_dir, force=force)
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise CommandError(f"backup archive {archive} is damaged: {exc}") from exc
+
+
+def _restore(
+    archive: Path, *, config_path: Path, data_dir: Path | None, force: bool
+) -> RestoreResult:
     with _open_archive(archive) as tar:
         manifest = _read_manifest(tar)
         members = _data_members(tar)
