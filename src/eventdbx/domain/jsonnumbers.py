@@ -157,5 +157,7 @@ def format_number(value: int | float) -> str:
     if isinstance(value, int):
         if I64_MIN <= value <= U64_MAX:
             return str(value)
+        if value.bit_length() > 1030:  # far beyond f64 (and str()'s digit limit)
+            raise NumberOutOfRange
         return format_float(number_from_token(str(value)) * 1.0)
     return format_float(value)

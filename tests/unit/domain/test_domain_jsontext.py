@@ -258,3 +258,15 @@ def test_parse_matches_stdlib_on_valid_strings(s: str) -> None:
     s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     assert parse_json(json.dumps(s)) == s
     assert parse_json(json.dumps(s, ensure_ascii=False)) == s
+
+
+def test_format_number_of_python_ints() -> None:
+    assert format_number(2**64) == "1.8446744073709552e19"
+    assert format_number(-(2**63) - 1) == "-9.223372036854776e18"
+    assert dumps_canonical([2**64, -(2**63)]) == "[1.8446744073709552e19,-9223372036854775808]"
+    with pytest.raises(ValueError):
+        format_number(10**400)
+    with pytest.raises(ValueError):
+        format_number(10**5000)
+    with pytest.raises(TypeError):
+        format_number(True)
