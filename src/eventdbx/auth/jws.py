@@ -7,11 +7,13 @@ import binascii
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eventdbx.errors import InvalidTokenError
+
+T = TypeVar("T")
 
 CACHE_SIZE = 512
 
@@ -79,22 +81,25 @@ def parse_compact(token: str) -> ParsedToken:
 
 
 class SignatureCache:
-    """LRU of token strings whose signature already verified under one public key (thread-safe)."""
+    """LRU of token strings whose signature already verified under one public key (thread-safe).
+
+    It holds whatever digest of the claims the verifier keeps (see `verify_signature`).
+    """
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
-        self._items: OrderedDict[str, ParsedToken] = OrderedDict()
+        self._items: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> ParsedToken | None:
-        """The parsed token if its signature was checked before."""
+    def get(self, token: str) -> object | None:
+        """The digest stored for a token whose signature was checked before."""
         with self._lock:
             hit = self._items.get(token)
             if hit is not None:
                 self._items.move_to_end(token)
             return hit
 
-    def put(self, token: str, parsed: ParsedToken) -> None:
+    def put(self, token: str, parsed: object) -> None:
         """Remember a verified token."""
         with self._lock:
             self._items[token] = parsed
@@ -103,11 +108,13 @@ class SignatureCache:
                 self._items.popitem(last=False)
 
 
-def verify_signature(token: str, public_key: Any, cache: SignatureCache) -> ParsedToken:
-    """Checks 1–2: parse and verify the Ed25519 signature (cached per token string)."""
+def verify_signature(
+    token: str, public_key: Any, cache: SignatureCache, digest: Callable[[ParsedToken], T],
+) -> T:
+    """Checks 1–2: parse and verify the Ed25519 signature; returns (and caches per token) `digest(parsed)`."""
     hit = cache.get(token)
     if hit is not None:
-        return hit
+        return hit  # type: ignore[return-value]  # one digest function per cache (tokens.py)
     parsed = parse_compact(token)
     from cryptography.exceptions import InvalidSignature
 
@@ -115,5 +122,6 @@ def verify_signature(token: str, public_key: Any, cache: SignatureCache) -> Pars
         public_key.verify(parsed.signature, parsed.signing_input)
     except InvalidSignature:
         raise InvalidTokenError() from None
-    cache.put(token, parsed)
-    return parsed
+    value = digest(parsed)
+    cache.put(token, value)
+    return value

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from eventdbx.auth.jws import parse_compact, sign_compact, verify_signature
+from eventdbx.auth.jws import ParsedToken, parse_compact, sign_compact, verify_signature
 from eventdbx.auth.records import (
     TokenLimits,
     TokenRecord,
@@ -109,45 +110,64 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Facts:
+    """The claims of a signature-checked token, decoded once and cached with it."""
+
+    iss: Any
+    aud: tuple[Any, ...]
+    exp: int | None
+    nbf: int | None
+    iat: int | None
+    jti: str
+    subject: str
+    group: str
+    user: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    limits: TokenLimits
+
+
+def _facts(parsed: ParsedToken) -> _Facts:
+    c = parsed.claims
+    aud = c.get("aud")
+    return _Facts(
+        iss=c.get("iss"), aud=tuple(aud) if isinstance(aud, list) else (aud,), exp=_int_claim(c, "exp"),
+        nbf=_int_claim(c, "nbf"), iat=_int_claim(c, "iat"), jti=_text(c.get("jti")), subject=_text(c.get("sub")),
+        group=_text(c.get("group")), user=_text(c.get("user")), actions=_str_list(c.get("actions")),
+        resources=_str_list(c.get("resources")), limits=TokenLimits.from_dict(c.get("limits")),
+    )
+
+
 def verify_token(
     token: str, *, keys: SigningKeys, auth: AuthSettings, ledger: TokenLedger, now: float,
     action: str | None, resource: str | None, write: bool,
 ) -> VerifiedToken:
     """auth.md §5 checks 1–8 in order; the first failure raises its error."""
-    claims = verify_signature(token.strip() if token else "", keys.public, keys.verified).claims  # 1, 2
-    aud = claims.get("aud")
-    aud_ok = aud == auth.audience or (isinstance(aud, list) and auth.audience in aud)
-    if claims.get("iss") != auth.issuer or not aud_ok:  # 3
+    f = verify_signature(token.strip() if token else "", keys.public, keys.verified, _facts)  # 1, 2
+    if f.iss != auth.issuer or auth.audience not in f.aud:  # 3
         raise InvalidTokenError()
     skew = auth.clock_skew_secs
-    exp = _int_claim(claims, "exp")
-    if exp is not None and now - skew > exp:  # 4
+    if f.exp is not None and now - skew > f.exp:  # 4
         raise TokenExpiredError()
-    for name in ("nbf", "iat"):  # 5
-        moment = _int_claim(claims, name)
-        if moment is not None and moment > now + skew:
-            raise UnauthorizedError()
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or not jti:
-        raise InvalidTokenError()
-    record = ledger.get_token(jti)
+    if (f.nbf is not None and f.nbf > now + skew) or (f.iat is not None and f.iat > now + skew):  # 5
+        raise UnauthorizedError()
+    record = ledger.get_token(f.jti) if f.jti else None
     if record is None or record.status is not TokenStatus.ACTIVE:  # 6
         raise InvalidTokenError()
-    actions, resources = _str_list(claims.get("actions")), _str_list(claims.get("resources"))
-    if action is not None and not action_allowed(actions, action):  # 7
+    if action is not None and not action_allowed(f.actions, action):  # 7
         raise UnauthorizedError()
-    if resource is not None and not resource_allowed(resources, resource):
+    if resource is not None and not resource_allowed(f.resources, resource):
         raise UnauthorizedError()
-    group, user = claims.get("group"), claims.get("user")
-    group = group if isinstance(group, str) else ""
-    user = user if isinstance(user, str) else ""
-    if write and (not group or not user):  # 8
+    if write and (not f.group or not f.user):  # 8
         raise UnauthorizedError()
-    subject = claims.get("sub")
     return VerifiedToken(
-        jti=jti, subject=subject if isinstance(subject, str) else "", group=group, user=user,
-        actions=actions, resources=resources, expires_at=exp,
-        limits=TokenLimits.from_dict(claims.get("limits")), root=record.root,
+        jti=f.jti, subject=f.subject, group=f.group, user=f.user, actions=f.actions, resources=f.resources,
+        expires_at=f.exp, limits=f.limits, root=record.root,
     )
 
 
