@@ -111,3 +111,16 @@ def test_parse_payload_mode() -> None:
     assert parse_payload_mode(" Event-Only ") is PayloadMode.EVENT_ONLY
     with pytest.raises(ConfigError, match="invalid payload mode 'x'"):
         parse_payload_mode("x")
+
+
+def test_capnp_fields_feed_the_frame_codec() -> None:
+    from eventdbx.control.plugin_codec import EventFrameFields, decode_envelope, encode_event
+
+    envelope = build_envelope(PayloadMode.ALL, EVENT, STATE, SCHEMA)
+    assert envelope is not None
+    fields = plugin_event_fields(envelope, aggregate_type="order", aggregate_id="order-1",
+                                 event_type="order_created", version=1, event_id=108172778397499392,
+                                 created_at="2025-10-26T12:00:00.123456Z")
+    which, body = decode_envelope(encode_event(EventFrameFields(**dataclasses.asdict(fields)), 3))
+    assert which == "event" and body["sequence"] == 3 and body["schemaJson"] == C
+    assert body["eventId"] == "108172778397499392" and body["stateVersion"] == 1
