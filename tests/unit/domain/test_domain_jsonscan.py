@@ -255,3 +255,21 @@ def test_scanner_decodes_strings_like_stdlib(s: str) -> None:
     s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     for text in (json.dumps(s), json.dumps(s, ensure_ascii=False), json.dumps({s: [s]})):
         assert Scanner(text).parse() == json.loads(text)
+
+
+MUTATION_CHARS = '{}[]:,"\\ \n0123456789-+.eEtrufalsn\x00\x1fé\U0001f600'
+
+
+@settings(max_examples=800, deadline=None)
+@given(json_like | int_docs, st.data())
+def test_mutated_documents_agree(text: str, data: st.DataObject) -> None:
+    pos = data.draw(st.integers(0, len(text)))
+    kind = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+    char = data.draw(st.sampled_from(MUTATION_CHARS))
+    if kind == "insert":
+        text = text[:pos] + char + text[pos:]
+    elif kind == "delete":
+        text = text[:pos] + text[pos + 1 :]
+    else:
+        text = text[:pos] + char + text[pos + 1 :]
+    assert _outcome(parse_json, text) == _outcome(lambda t: Scanner(t).parse(), text)
