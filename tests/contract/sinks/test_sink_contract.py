@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from sink_harness import Harness
 
-from conftest import Harness
 from eventdbx.errors import DeliveryError
 from eventdbx.plugins.sink import DeliveryJob, Sink
 

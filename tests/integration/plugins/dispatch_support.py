@@ -1,20 +1,17 @@
-"""Fixtures for dispatcher integration tests: a real plugin_queue.db, a fake clock, loopback receivers."""
+"""Helpers for dispatcher integration tests: a real plugin_queue.db, a fake clock, loopback receivers."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
-from receivers import HttpReceiver, TcpReceiver, wait_for
+from receivers import wait_for
 
 from eventdbx.clock import FakeClock
-from eventdbx.config import Settings, load_settings
+from eventdbx.config import Settings
 from eventdbx.plugins.dispatcher import Dispatcher, DispatcherTiming
 from eventdbx.plugins.registry import HttpConfig, PluginDefinition, TcpConfig
 from eventdbx.store.plugin_queue import PluginQueue
@@ -129,37 +126,3 @@ class Env:
     async def until(self, job_id: int, predicate: Any, *, timeout: float = 5.0, what: str = "job state") -> Job:
         await wait_for(lambda: predicate(self.job(job_id)), timeout=timeout, what=what)
         return self.job(job_id)
-
-
-@pytest.fixture(scope="session")
-def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("settings")
-    return load_settings(root / "config.toml")
-
-
-@pytest.fixture
-def queue(tmp_path: Path) -> Iterator[PluginQueue]:
-    q = PluginQueue.open(tmp_path / "plugin_queue.db")
-    yield q
-    q.close()
-
-
-@pytest.fixture
-async def env(base_settings: Settings, queue: PluginQueue) -> AsyncIterator[Env]:
-    environment = Env(base_settings, queue, FakeClock(now=T0))
-    yield environment
-    await environment.stop()
-
-
-@pytest.fixture
-async def http_receiver() -> AsyncIterator[HttpReceiver]:
-    receiver = await HttpReceiver().start()
-    yield receiver
-    await receiver.go_away()
-
-
-@pytest.fixture
-async def tcp_receiver() -> AsyncIterator[TcpReceiver]:
-    receiver = await TcpReceiver(ack=True).start()
-    yield receiver
-    await receiver.go_away()

@@ -43,6 +43,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: object = None
 
 
 class HttpReceiver:
@@ -77,7 +78,8 @@ class HttpReceiver:
         body = await request.read()
         if request.method == "HEAD":
             return web.Response(status=self.head_status)
-        received = ReceivedRequest(request.method, request.path, dict(request.headers), body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        received = ReceivedRequest(request.method, request.path, dict(request.headers), body, peer)
         self.requests.append(received)
         if self.script:
             answer = self.script.popleft()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from dispatch_support import T0, Env, http_plugin
 from receivers import Answer, HttpReceiver, ReceivedRequest, wait_for
 
-from conftest import T0, Env, http_plugin
 from eventdbx.store.plugin_queue_model import JobStatus, Outcome
 
 pytestmark = pytest.mark.asyncio

@@ -36,7 +36,9 @@ def normalize_endpoint(endpoint: str, *, https: bool = False) -> str:
     url = text if text.startswith(("http://", "https://")) else ("https://" if https else "http://") + text
     try:
         parts = urlsplit(url)
-        valid = bool(text) and bool(parts.hostname) and not any(c.isspace() for c in url)
+        has_other_scheme = url.count("://") > 1
+        valid = bool(text) and bool(parts.hostname) and not has_other_scheme
+        valid = valid and not any(c.isspace() for c in url)
         _ = parts.port
     except ValueError:
         valid = False
