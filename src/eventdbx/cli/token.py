@@ -180,7 +180,10 @@ def _old_ttl(record: TokenRecord) -> int:
     return max((to_epoch_micros(record.expires_at) - to_epoch_micros(record.issued_at)) // 1_000_000, 1)
 
 
-@token.command(name="refresh", help="Refresh an existing token (revokes the prior token)")
+@token.command(
+    name="refresh", help="Refresh an existing token (revokes the prior token)",
+    short_help="Refresh an existing token (revokes the prior token)",
+)
 @click.option("--token", "token", required=True, help="Token or jti to refresh.")
 @click.option("--ttl", type=click.IntRange(min=0), help="Lifetime of the replacement (default: the old one's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
