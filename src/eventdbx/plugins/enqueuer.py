@@ -40,18 +40,17 @@ _CACHE_LIMIT = 10_000
 class EnvelopeSource:
     """Builds jobs for events read from one event-store connection: state as of each event, schema at enqueue time.
 
-    States are cached per aggregate across batches (a backlog folds each aggregate once, O(N)).
+    States are cached per plugin and aggregate across batches, so a backlog folds each aggregate once (O(N)) even
+    when plugins at different positions interleave.
     """
 
     def __init__(self) -> None:
-        self._states: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+        self._states: dict[tuple[str, str, str], tuple[int, dict[str, str]]] = {}
         self._schemas: dict[str, dict[str, Any] | None] = {}
 
     def clear(self) -> None:
         """Forget cached schemas (call once per pass: schemas may change between passes)."""
         self._schemas.clear()
-        if len(self._states) > _CACHE_LIMIT:
-            self._states.clear()
 
     def schema(self, conn: Any, aggregate_type: str) -> dict[str, Any] | None:
         """The aggregate type's schema as a dict, cached for the pass."""
@@ -60,9 +59,9 @@ class EnvelopeSource:
             self._schemas[aggregate_type] = None if schema is None else schema.to_dict()
         return self._schemas[aggregate_type]
 
-    def state(self, conn: Any, event: EventRecord) -> AggregateState:
-        """The aggregate state as of `event`: stored state when current, else folded (cached)."""
-        key = (event.aggregate_type, event.aggregate_id)
+    def state(self, conn: Any, event: EventRecord, lane: str = "") -> AggregateState:
+        """The aggregate state as of `event`: stored state when current, else folded (cached per `lane`)."""
+        key = (lane, event.aggregate_type, event.aggregate_id)
         cached = self._states.get(key)
         if cached is not None and cached[0] == event.version:
             folded = cached[1]
@@ -70,6 +69,8 @@ class EnvelopeSource:
             folded = fold_state(cached[1], payload_map(parse_json(event.payload_json)))
         else:
             folded = self._load(conn, event)
+        if len(self._states) >= _CACHE_LIMIT and key not in self._states:
+            self._states.clear()
         self._states[key] = (event.version, folded)
         return AggregateState(
             aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id, version=event.version,
@@ -89,7 +90,7 @@ class EnvelopeSource:
     def job(self, conn: Any, definition: PluginDefinition, event: EventRecord, *, replay: bool = False) -> NewJob:
         """The job of `event` for `definition`, shaped by its current payload mode."""
         mode = definition.payload_mode
-        state = self.state(conn, event) if mode.has_state else None
+        state = self.state(conn, event, definition.name) if mode.has_state else None
         schema = self.schema(conn, event.aggregate_type) if mode.has_schema else None
         return NewJob(
             plugin_name=definition.name, label=definition.label, aggregate_type=event.aggregate_type,

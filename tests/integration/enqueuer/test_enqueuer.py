@@ -232,3 +232,21 @@ async def test_daemon_loop_wakes_and_polls(env) -> None:  # type: ignore[no-unty
     stop.set()
     await asyncio.wait_for(task, 5)
     assert queue.counts().pending == 2
+
+
+def test_state_cache_never_mixes_plugins_at_different_positions(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("early"), plugin("late", enabled=False))
+    enq.init_cursor(settings, "early")
+    enq.init_cursor(settings, "late")
+    for n in range(1, 1101):
+        append(db, "order", "hot", f'{{"n":{n}}}')
+    enq.enqueue_once(settings)
+    write_plugins(settings, plugin("early"), plugin("late"))
+    for n in range(1101, 1201):
+        append(db, "order", "hot", f'{{"n":{n}}}')
+    enq.enqueue_once(settings)
+    for name in ("early", "late"):
+        states = [orjson.loads(j.envelope)["state"] for j in queue.list_jobs(plugin=name)]
+        assert all(s["state"]["n"] == str(s["version"]) for s in states), name
+    assert len(queue.list_jobs(plugin="late")) == 1200
