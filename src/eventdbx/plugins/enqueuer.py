@@ -250,7 +250,8 @@ class Enqueuer:
                 try:
                     created = await self._loop.run_in_executor(executor, self._pass)
                 except Exception as exc:  # a broken pass must never stop the daemon; retried next poll
-                    log.warning("plugin enqueue pass failed: %s", exc)
+                    level = logging.ERROR if "invariant I1" in str(exc) else logging.WARNING
+                    log.log(level, "plugin enqueue pass failed: %s", exc)
                     created = {}
                 if created and self.on_jobs is not None:
                     self.on_jobs(set(created))

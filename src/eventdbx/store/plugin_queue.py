@@ -107,6 +107,8 @@ class PluginQueue:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._conn.in_transaction:
+                raise StorageError("plugin queue: nested write transaction")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -123,6 +125,9 @@ class PluginQueue:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._conn.in_transaction:  # a read inside this thread's own transaction sees its writes
+                yield self._conn
+                return
             self._conn.execute("BEGIN")
             try:
                 yield self._conn

@@ -261,3 +261,13 @@ def test_envelopes_are_encrypted_at_rest_with_a_dek(tmp_path) -> None:  # type: 
         with pytest.raises(ConfigError, match=message):
             other.get_job(jid)
         other.close()
+
+
+def test_reads_nest_inside_a_transaction_and_writes_do_not(queue: PluginQueue) -> None:
+    with queue.transaction() as tx:
+        tx.set_cursor("hook", 3)
+        state = queue.get_state("hook")
+        assert state is not None and state.cursor == 3
+        with pytest.raises(StorageError, match="nested write"):
+            queue.set_worker_desired("hook", "stopped")
+    assert queue.get_state("hook") is not None
