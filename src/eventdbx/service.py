@@ -1,0 +1,276 @@
+"""EventService: the use cases every surface (CLI, control socket, plugins) goes through.
+
+Appends: stateless checks and token verification first (service_requests), then one write transaction
+(service_append). Reads: state as of a version, events, verification (service_reads). Staging, snapshots,
+archive/restore/remove. Owns no SQL: it speaks to the store Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from eventdbx.clock import Clock, SystemClock
+from eventdbx.domain.jsontext import parse_canonical
+from eventdbx.domain.records import AggregateState, EventRecord, Snapshot
+from eventdbx.domain.timefmt import format_epoch
+from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError
+from eventdbx.service_append import Appender, AppendPolicy, staged_view
+from eventdbx.service_reads import require_row, state_as_of, verify_aggregate
+from eventdbx.service_requests import (
+    APPEND_ACTION,
+    AppendOutcome,
+    AppendRequest,
+    Authorisation,
+    PreparedAppend,
+    prepare,
+)
+from eventdbx.store.staging import StagedEntry
+
+if TYPE_CHECKING:
+    from eventdbx.auth.tokens import TokenLedger
+    from eventdbx.config import Settings
+    from eventdbx.schema.model import Schema
+    from eventdbx.store.protocols import Store
+
+__all__ = ["AppendOutcome", "AppendRequest", "EventService", "PreparedAppend", "StagedEntry"]
+
+
+class EventService:
+    """Append, stage, read, verify, snapshot and archive aggregates in one event store."""
+
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Clock | None = None,
+        ledger: TokenLedger | None = None,
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self._settings = settings
+        self._ledger = ledger
+
+    @classmethod
+    def open(cls, settings: Settings, *, create: bool = True, clock: Clock | None = None) -> EventService:
+        """Open the settings' event store (created when allowed) with its SQLite token ledger."""
+        from eventdbx.store.session import SqliteStore
+        from eventdbx.store.tokens import SqliteTokenLedger
+
+        store = SqliteStore.open(settings.paths.event_store, settings.durability, create=create)
+        return cls(store, settings, clock=clock, ledger=SqliteTokenLedger(store.db.read))
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in effect."""
+        return self._settings
+
+    def refresh_settings(self, settings: Settings) -> None:
+        """Adopt live keys (restrict, page sizes, snapshot threshold, worker id) of freshly loaded settings."""
+        self._settings = settings
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the store."""
+        return self.store.data_version()
+
+    # -- appends
+    def _policy(self) -> AppendPolicy:
+        s = self._settings
+        return AppendPolicy(
+            restrict=s.restrict, snapshot_threshold=s.snapshot_threshold, worker_id=s.snowflake_worker_id
+        )
+
+    def _verify(self, token: str, resource: str) -> Authorisation:
+        """auth.md §5 checks 1–8 for an append (check 9 runs inside the transaction)."""
+        from eventdbx.auth.keys import signing_keys
+        from eventdbx.auth.tokens import verify_token
+        from eventdbx.domain.records import IssuedBy
+
+        if self._ledger is None:
+            raise StorageError("no token ledger is configured")
+        verified = verify_token(
+            token, keys=signing_keys(self._settings.auth), auth=self._settings.auth, ledger=self._ledger,
+            now=self.clock.time(), action=APPEND_ACTION, resource=resource, write=True,
+        )
+        return Authorisation(
+            issued_by=IssuedBy(group=verified.group, user=verified.user), jti=verified.jti, token=verified
+        )
+
+    def prepare(self, request: AppendRequest) -> PreparedAppend:
+        """The pre-transaction checks of one request (exposed for surfaces that batch appends)."""
+        return prepare(request, self._verify)
+
+    def append(self, request: AppendRequest) -> AppendOutcome:
+        """Validate, authorise and commit one event in one transaction."""
+        prepared = prepare(request, self._verify)
+        with self.store.writing() as session:
+            appender = Appender(session, self._policy(), self.clock)
+            outcome = appender.append(prepared)
+            appender.finish()
+        return outcome
+
+    def append_batch(self, requests: Sequence[AppendRequest]) -> list[AppendOutcome | EventDBXError]:
+        """Group commit: one transaction, a savepoint per request; each gets its own outcome or error."""
+        results: list[AppendOutcome | EventDBXError | None] = [None] * len(requests)
+        prepared: list[PreparedAppend | None] = []
+        for n, request in enumerate(requests):
+            try:
+                prepared.append(prepare(request, self._verify))
+            except EventDBXError as exc:
+                results[n] = exc
+                prepared.append(None)
+        if any(p is not None for p in prepared):
+            try:
+                self._append_prepared(prepared, results)
+            except EventDBXError as exc:
+                results = [exc if isinstance(r, AppendOutcome) or r is None else r for r in results]
+        return [r if r is not None else StorageError("request was not processed") for r in results]
+
+    def _append_prepared(
+        self, prepared: list[PreparedAppend | None], results: list[AppendOutcome | EventDBXError | None]
+    ) -> None:
+        with self.store.writing() as session:
+            appender = Appender(session, self._policy(), self.clock)
+            for n, item in enumerate(prepared):
+                if item is None:
+                    continue
+                try:
+                    with session.savepoint():
+                        results[n] = appender.append(item)
+                except EventDBXError as exc:
+                    results[n] = exc
+                except Exception as exc:  # a store failure fails this request only
+                    results[n] = StorageError(str(exc))
+            appender.finish()
+
+    # -- staging
+    def stage(self, request: AppendRequest) -> StagedEntry:
+        """Validate against committed plus earlier staged entries and stage the resolved event."""
+        prepared = prepare(request, self._verify)
+        t, i = prepared.aggregate_type, prepared.aggregate_id
+        with self.store.writing() as session:
+            appender = Appender(session, self._policy(), self.clock)
+            view = staged_view(appender.row(t, i), session.list_staged(t, i))
+            resolved = appender.resolve(prepared, view)
+            auth = prepared.auth
+            return session.add_staged(StagedEntry(
+                id=0, aggregate_type=t, aggregate_id=i, event_type=prepared.event_type,
+                payload_json=resolved.payload_json, metadata_json=prepared.metadata_json,
+                issued_by=None if auth is None else auth.issued_by, note=prepared.note,
+                expected_version=prepared.expected_version, token_jti=None if auth is None else auth.jti,
+            ))
+
+    def staged(self) -> list[StagedEntry]:
+        """Staged entries in staging order."""
+        with self.store.reading() as session:
+            return session.list_staged()
+
+    def commit_staged(self) -> list[AppendOutcome]:
+        """Re-validate and append every staged entry in one transaction; staging is emptied on success."""
+        with self.store.writing() as session:
+            entries = session.list_staged()
+            if not entries:
+                return []
+            appender = Appender(session, self._policy(), self.clock)
+            outcomes = [appender.append(self._from_entry(entry)) for entry in entries]
+            session.clear_staged()
+            appender.finish()
+        return outcomes
+
+    def _from_entry(self, entry: StagedEntry) -> PreparedAppend:
+        token = None
+        if entry.token_jti is not None and self._ledger is not None:
+            token = self._ledger.get_token(entry.token_jti)
+        auth = None
+        if entry.issued_by is not None or entry.token_jti is not None:
+            auth = Authorisation(issued_by=entry.issued_by, jti=entry.token_jti, token=token)
+        return PreparedAppend(
+            aggregate_type=entry.aggregate_type, aggregate_id=entry.aggregate_id,
+            event_type=entry.event_type, payload=parse_canonical(entry.payload_json),
+            metadata_json=entry.metadata_json, note=entry.note, expected_version=entry.expected_version,
+            auth=auth,
+        )
+
+    # -- reads
+    def list_aggregates(self, *, skip: int = 0, take: int | None = None) -> list[AggregateState]:
+        """Aggregates in (type, id) binary order."""
+        with self.store.reading() as session:
+            return [row.as_state() for row in session.list_aggregates(skip=skip, take=take)]
+
+    def get_aggregate(
+        self, aggregate_type: str, aggregate_id: str, *, version: int | None = None
+    ) -> AggregateState:
+        """Current state, or as of min(version, current) (0 → {} and the empty root)."""
+        with self.store.reading() as session:
+            return state_as_of(session, require_row(session, aggregate_type, aggregate_id), version)
+
+    def list_events(
+        self, aggregate_type: str, aggregate_id: str, *, skip: int = 0, take: int | None = None,
+        up_to: int | None = None,
+    ) -> list[EventRecord]:
+        """An aggregate's events in version order (versions ≤ up_to), after skipping `skip`."""
+        with self.store.reading() as session:
+            require_row(session, aggregate_type, aggregate_id)
+            if up_to is None:
+                return session.events_page(aggregate_type, aggregate_id, skip=skip, take=take)
+            records = session.events_of(aggregate_type, aggregate_id, up_to=up_to)
+        end = None if take is None else skip + take
+        return records[skip:end]
+
+    def verify(self, aggregate_type: str, aggregate_id: str) -> str:
+        """Recompute every hash and the Merkle root; returns the root or raises a StorageError."""
+        with self.store.reading() as session:
+            return verify_aggregate(session, require_row(session, aggregate_type, aggregate_id))
+
+    def schema(self, aggregate_type: str) -> Schema | None:
+        """The aggregate type's schema (for hidden-field filtering on socket reads)."""
+        with self.store.reading() as session:
+            return session.load_schema(aggregate_type)
+
+    def snapshots(self, aggregate_type: str, aggregate_id: str) -> list[Snapshot]:
+        """An aggregate's snapshots in creation order."""
+        with self.store.reading() as session:
+            return session.list_snapshots(aggregate_type, aggregate_id)
+
+    # -- maintenance
+    def snapshot(self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None) -> Snapshot:
+        """Save the current state as a snapshot."""
+        with self.store.writing() as session:
+            row = require_row(session, aggregate_type, aggregate_id)
+            snap = Snapshot(
+                aggregate_type=row.aggregate_type, aggregate_id=row.aggregate_id, version=row.version,
+                state=dict(row.state), merkle_root=row.merkle_root,
+                created_at=format_epoch(self.clock.time()), comment=comment,
+            )
+            session.save_snapshot(snap)
+        return snap
+
+    def archive(self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None) -> AggregateState:
+        """Mark an aggregate archived (appends then fail); it stays listed and readable."""
+        return self._set_archived(aggregate_type, aggregate_id, True, comment)
+
+    def restore(self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None) -> AggregateState:
+        """Clear the archive flag (the comment is only echoed by the CLI)."""
+        return self._set_archived(aggregate_type, aggregate_id, False, comment)
+
+    def _set_archived(self, t: str, i: str, archived: bool, comment: str | None) -> AggregateState:
+        with self.store.writing() as session:
+            require_row(session, t, i)
+            session.set_archived(
+                t, i, archived=archived, archived_at=format_epoch(self.clock.time()) if archived else None,
+                comment=comment if archived else None,
+            )
+            return require_row(session, t, i).as_state()
+
+    def remove(self, aggregate_type: str, aggregate_id: str) -> int:
+        """Discard a staged-only aggregate's entries (returns how many); refused once events exist."""
+        with self.store.writing() as session:
+            if session.load_aggregate(aggregate_type, aggregate_id) is not None:
+                raise StorageError(
+                    f"aggregate {aggregate_type}:{aggregate_id} cannot be removed while events exist"
+                )
+            removed = session.clear_staged(aggregate_type, aggregate_id)
+            if not removed:
+                raise AggregateNotFoundError()
+        return removed

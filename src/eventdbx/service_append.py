@@ -1,0 +1,198 @@
+"""The transactional half of an append (data-model.md §9 "Order", §5–§7, §12) inside one store session.
+
+An Appender lives for one write transaction. It keeps the aggregates it touched in a working set so that
+batches and staged commits see their own earlier events, allocates snowflake ids from `last_event_id`, and
+extends each aggregate's Merkle frontier in O(log n): it never reloads an aggregate's events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from eventdbx.auth.tokens import check_write_limit
+from eventdbx.clock import Clock, next_snowflake, now_ms
+from eventdbx.domain.integrity import EMPTY_ROOT, event_hash, frontier_append, frontier_root
+from eventdbx.domain.json_value import JSONValue
+from eventdbx.domain.jsontext import dumps_canonical
+from eventdbx.domain.patch import patched_payload
+from eventdbx.domain.records import AggregateRow, EventRecord, IssuedBy, Snapshot
+from eventdbx.domain.restrict import RestrictMode
+from eventdbx.domain.state import payload_map, stored_payload_map
+from eventdbx.domain.timefmt import format_epoch
+from eventdbx.domain.validation import check_first_event, check_payload_size
+from eventdbx.errors import AggregateArchivedError, VersionConflictError
+from eventdbx.schema.validate import validate_append
+from eventdbx.service_requests import AppendOutcome, PreparedAppend
+
+if TYPE_CHECKING:
+    from eventdbx.schema.model import Schema
+    from eventdbx.store.protocols import StoreSession
+    from eventdbx.store.staging import StagedEntry
+
+_Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppendPolicy:
+    """The live settings an append depends on."""
+
+    restrict: RestrictMode
+    snapshot_threshold: int | None
+    worker_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolved:
+    """A request checked against the aggregate's current (or staged) state: the payload to store."""
+
+    payload: JSONValue
+    payload_json: str
+    payload_map: dict[str, str]
+
+
+class Appender:
+    """Checks and writes appends within one write transaction."""
+
+    def __init__(self, session: StoreSession, policy: AppendPolicy, clock: Clock) -> None:
+        self.session = session
+        self.policy = policy
+        self.clock = clock
+        self._rows: dict[_Key, AggregateRow | None] = {}
+        self._schemas: dict[str, Schema | None] = {}
+        self._last_id: int | None = None
+        self._id_loaded = False
+        self._usage: dict[str, int] = {}
+
+    # -- state of the transaction
+    def row(self, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
+        """The aggregate as of the events written so far in this transaction."""
+        key = (aggregate_type, aggregate_id)
+        if key not in self._rows:
+            self._rows[key] = self.session.load_aggregate(aggregate_type, aggregate_id)
+        return self._rows[key]
+
+    def schema(self, aggregate_type: str) -> Schema | None:
+        """The aggregate type's schema (read once per transaction; the write lock keeps it fixed)."""
+        if aggregate_type not in self._schemas:
+            self._schemas[aggregate_type] = self.session.load_schema(aggregate_type)
+        return self._schemas[aggregate_type]
+
+    def _events_written(self, jti: str) -> int:
+        if jti not in self._usage:
+            self._usage[jti] = self.session.events_written(jti)
+        return self._usage[jti]
+
+    # -- checks
+    def resolve(self, prepared: PreparedAppend, row: AggregateRow | None) -> Resolved:
+        """Archive, expected version, first event, patch, size, restrict/schema and write-limit checks."""
+        t, i = prepared.aggregate_type, prepared.aggregate_id
+        current = 0 if row is None else row.version
+        if row is not None and row.archived:
+            raise AggregateArchivedError()
+        expected = prepared.expected_version
+        if expected is not None and expected != current:
+            raise VersionConflictError(
+                f"expected version {expected} but {t}::{i} is at version {current}"
+            )
+        if row is None:
+            check_first_event(prepared.event_type)
+        payload = prepared.payload
+        if prepared.is_patch:
+            payload = patched_payload({} if row is None else row.state, prepared.patch)
+        text = dumps_canonical(payload)
+        check_payload_size(text)
+        pmap = payload_map(payload)
+        validate_append(self.schema(t), self.policy.restrict, t, prepared.event_type, payload, pmap)
+        auth = prepared.auth
+        if auth is not None and auth.jti is not None and auth.token is not None:
+            check_write_limit(auth.token, self._events_written(auth.jti))
+        return Resolved(payload=payload, payload_json=text, payload_map=pmap)
+
+    # -- writes
+    def append(self, prepared: PreparedAppend) -> AppendOutcome:
+        """Check and write one event (plus its aggregate row, due snapshot and token usage)."""
+        row = self.row(prepared.aggregate_type, prepared.aggregate_id)
+        resolved = self.resolve(prepared, row)
+        issued = None if prepared.auth is None else prepared.auth.issued_by
+        jti = None if prepared.auth is None else prepared.auth.jti
+        return self.write(prepared, row, resolved, issued, jti)
+
+    def write(
+        self, prepared: PreparedAppend, row: AggregateRow | None, resolved: Resolved,
+        issued_by: IssuedBy | None, jti: str | None,
+    ) -> AppendOutcome:
+        """Allocate the id, hash, extend the frontier and store event, row, snapshot and usage."""
+        t, i = prepared.aggregate_type, prepared.aggregate_id
+        version = 1 if row is None else row.version + 1
+        digest = event_hash(t, i, version, prepared.event_type, resolved.payload_map)
+        frontier = frontier_append([n or None for n in row.merkle_frontier] if row else [], digest)
+        root = frontier_root(frontier)
+        event_id = self._next_id()
+        now = format_epoch(self.clock.time())
+        record = EventRecord(
+            aggregate_type=t, aggregate_id=i, event_type=prepared.event_type,
+            payload_json=resolved.payload_json, extensions_json=prepared.metadata_json, event_id=event_id,
+            created_at=now, issued_by=issued_by, note=prepared.note, version=version, hash=digest,
+            merkle_root=root,
+        )
+        state = dict(row.state) if row else {}
+        state.update(resolved.payload_map)
+        new_row = AggregateRow(
+            aggregate_type=t, aggregate_id=i, version=version, state=state, merkle_root=root,
+            merkle_frontier=[n or "" for n in frontier],
+            archived=False if row is None else row.archived,
+            archived_at=None if row is None else row.archived_at,
+            archive_comment=None if row is None else row.archive_comment,
+        )
+        session = self.session
+        session.insert_event(record)
+        session.save_aggregate(new_row)
+        snapshot = self._due_snapshot(new_row, now)
+        if snapshot is not None:
+            session.save_snapshot(snapshot)
+        if jti is not None:
+            session.add_events_written(jti, 1)
+            self._usage[jti] = self._events_written(jti) + 1
+        self._rows[(t, i)] = new_row
+        return AppendOutcome(record=record, auto_snapshot=snapshot is not None)
+
+    def _due_snapshot(self, row: AggregateRow, now: str) -> Snapshot | None:
+        schema = self.schema(row.aggregate_type)
+        threshold = schema.snapshot_threshold if schema and schema.snapshot_threshold is not None else None
+        if threshold is None:
+            threshold = self.policy.snapshot_threshold
+        if not threshold or threshold <= 0 or row.version % threshold:
+            return None
+        return Snapshot(
+            aggregate_type=row.aggregate_type, aggregate_id=row.aggregate_id, version=row.version,
+            state=dict(row.state), merkle_root=row.merkle_root, created_at=now,
+            comment=f"auto snapshot v{row.version}",
+        )
+
+    def _next_id(self) -> int:
+        if not self._id_loaded:
+            self._last_id = self.session.last_event_id()
+            self._id_loaded = True
+        self._last_id = next_snowflake(now_ms(self.clock), self._last_id, self.policy.worker_id)
+        return self._last_id
+
+    def finish(self) -> None:
+        """Persist the snowflake high-water mark (call once, before the transaction commits)."""
+        if self._id_loaded and self._last_id is not None:
+            self.session.set_last_event_id(self._last_id)
+
+
+def staged_view(row: AggregateRow | None, entries: list[StagedEntry]) -> AggregateRow | None:
+    """The aggregate as committed plus earlier staged entries (versions, state and archive flag only)."""
+    for entry in entries:
+        state = dict(row.state) if row else {}
+        state.update(stored_payload_map(entry.payload_json))
+        if row is None:
+            row = AggregateRow(
+                aggregate_type=entry.aggregate_type, aggregate_id=entry.aggregate_id, version=1,
+                state=state, merkle_root=EMPTY_ROOT,
+            )
+        else:
+            row = replace(row, version=row.version + 1, state=state)
+    return row
