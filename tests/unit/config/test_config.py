@@ -223,3 +223,18 @@ def test_contract_entry_points_live_in_config(cfg: Path) -> None:
     config.save_config_changes(cfg, {"restrict": "off"})
     assert config.load_settings(cfg).restrict is RestrictMode.OFF
     assert config.default_config_path().name == "config.toml"
+
+
+def test_loading_an_existing_config_stays_light(cfg: Path) -> None:
+    """Reading settings must not import tomlkit, cryptography, json or tempfile (CLI start time)."""
+    import subprocess
+    import sys
+
+    load_settings(cfg)
+    code = (
+        "import sys; from eventdbx.config import load_settings; load_settings(sys.argv[1]); "
+        "heavy = [m for m in ('tomlkit', 'cryptography', 'json', 'tempfile') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
