@@ -350,20 +350,35 @@ def enqueue_replay(
     with _stores(settings) as (db, queue):
         with db.read() as conn:
             ids = _aggregate_ids(conn, aggregate_type, aggregate_id)
+        waiting: list[NewJob] = []
         for agg_id in ids:
-            with db.read() as conn:
-                records = store_events.events_of(conn, aggregate_type, agg_id)
-                jobs = [source.job(conn, definition, r, replay=True) for r in records]
-            total += _commit_batches(queue, jobs, clock, progress)
+            for jobs in _replay_pages(db, source, definition, aggregate_type, agg_id):
+                waiting.extend(jobs)
+                while len(waiting) >= BATCH:
+                    total += _commit(queue, waiting[:BATCH], clock, progress)
+                    waiting = waiting[BATCH:]
+        if waiting:
+            total += _commit(queue, waiting, clock, progress)
     return total, len(ids)
 
 
-def _commit_batches(queue: PluginQueue, jobs: Sequence[NewJob], clock: Clock,
-                    progress: Callable[[int], None] | None) -> int:
-    for start in range(0, len(jobs), BATCH):
-        chunk = jobs[start:start + BATCH]
-        with queue.transaction() as tx:
-            tx.insert_jobs(chunk, now=clock.time())
-        if progress is not None:
-            progress(len(chunk))
+def _replay_pages(db: Database, source: EnvelopeSource, definition: PluginDefinition, aggregate_type: str,
+                  aggregate_id: str) -> Iterator[list[NewJob]]:
+    """An aggregate's replay jobs, read ≤500 events at a time in version order."""
+    after = 0
+    while True:
+        with db.read() as conn:
+            records = store_events.events_of(conn, aggregate_type, aggregate_id, after=after, up_to=after + BATCH)
+            jobs = [source.job(conn, definition, r, replay=True) for r in records]
+        if not records:
+            return
+        yield jobs
+        after = records[-1].version
+
+
+def _commit(queue: PluginQueue, jobs: Sequence[NewJob], clock: Clock, progress: Callable[[int], None] | None) -> int:
+    with queue.transaction() as tx:
+        tx.insert_jobs(jobs, now=clock.time())
+    if progress is not None:
+        progress(len(jobs))
     return len(jobs)

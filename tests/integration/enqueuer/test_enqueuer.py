@@ -250,3 +250,16 @@ def test_state_cache_never_mixes_plugins_at_different_positions(env) -> None:  #
         states = [orjson.loads(j.envelope)["state"] for j in queue.list_jobs(plugin=name)]
         assert all(s["state"]["n"] == str(s["version"]) for s in states), name
     assert len(queue.list_jobs(plugin="late")) == 1200
+
+
+def test_large_replay_commits_batches_of_500_across_aggregates(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook", payload_mode="event-only"))
+    for n in range(1, 1203):
+        append(db, "order", "big" if n <= 1100 else f"small{n}", f'{{"n":{n}}}')
+    [definition] = load_plugins(settings.paths.plugins_json)
+    progress: list[int] = []
+    assert enq.enqueue_replay(settings, definition, "order", None, progress=progress.append) == (1202, 103)
+    assert progress == [500, 500, 202]
+    versions = [j.version for j in queue.list_jobs(plugin="hook") if j.aggregate_id == "big"]
+    assert versions == list(range(1, 1101))
