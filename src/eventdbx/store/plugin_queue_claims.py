@@ -184,11 +184,12 @@ def next_wakeup(conn: sqlite3.Connection, plugin: str, *, ordering: Ordering) ->
     """The earliest future moment something changes for the plugin: a retry comes due or a lease expires."""
     head = _head_clause(ordering)
     retry = conn.execute(
-        "SELECT min(next_retry_at) FROM jobs WHERE plugin = ? AND status = 'pending'"
-        f" AND next_retry_at IS NOT NULL{head}", (plugin,),
-    ).fetchone()[0]
+        "SELECT next_retry_at FROM jobs INDEXED BY jobs_retry WHERE plugin = ? AND status = 'pending'"
+        f" AND next_retry_at IS NOT NULL{head} ORDER BY next_retry_at LIMIT 1", (plugin,),
+    ).fetchone()
     lease = conn.execute(
-        "SELECT min(lease_expires_at) FROM jobs WHERE plugin = ? AND status = 'processing'", (plugin,)
-    ).fetchone()[0]
-    moments = [m for m in (retry, lease) if m is not None]
+        "SELECT lease_expires_at FROM jobs INDEXED BY jobs_leases WHERE plugin = ? AND status = 'processing'"
+        " ORDER BY lease_expires_at LIMIT 1", (plugin,),
+    ).fetchone()
+    moments = [row[0] for row in (retry, lease) if row is not None and row[0] is not None]
     return min(moments) / 1000 if moments else None
