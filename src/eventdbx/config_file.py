@@ -195,13 +195,25 @@ def _container(doc: Any, table: str) -> Any:
     import tomlkit
 
     node = doc
-    for part in table.split(".") if table else ():
+    for depth, part in enumerate(table.split(".") if table else ()):
         if part not in node:
             node[part] = tomlkit.table()
+            if depth == 0:
+                _move_later_tables(doc, part)
         node = node[part]
         if not isinstance(node, dict):
             raise ConfigError(f"'{table}' is not a table in the config file")
     return node
+
+
+def _move_later_tables(doc: Any, created: str) -> None:
+    """Keep config.md §3 table order: re-append the known tables that belong after a newly created one."""
+    order = [name for name, _ in TABLES if "." not in name]
+    if created not in order:
+        return
+    for name in order[order.index(created) + 1:]:
+        if name in doc:
+            doc[name] = doc.pop(name)
 
 
 def apply_changes(text: str, changes: Mapping[str, Any]) -> str:

@@ -238,3 +238,15 @@ def test_loading_an_existing_config_stays_light(cfg: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_missing_tables_are_added_in_canonical_order(cfg: Path) -> None:
+    s = load_settings(cfg)
+    cfg.write_text(
+        f'port = 1\n\n[socket]\nbind_addr = "127.0.0.1:1"\n\n[auth]\nprivate_key = "{s.auth.private_key}"\n'
+        f'public_key = "{s.auth.public_key}"\nkey_id = "{s.auth.key_id}"\n'
+    )
+    save_config_changes(cfg, {"admin.port": 5, "durability": "fsync"})
+    tables = [ln for ln in cfg.read_text().splitlines() if ln.startswith("[")]
+    assert tables == ["[plugin_queue.prune]", "[socket]", "[admin]", "[auth]"]
+    assert load_settings(cfg).admin.port == 5
