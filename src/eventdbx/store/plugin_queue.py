@@ -311,6 +311,15 @@ class PluginQueue:
         with self._write() as conn:
             return admin.remove_plugin(conn, name)
 
+    def delete_job(self, job_id: int) -> bool:
+        """Delete one job and its history (e.g. the one-off `plugin test` job); False if it does not exist."""
+        with self._write() as conn:
+            if jobs.get_job(conn, job_id) is None:
+                return False
+            for key in jobs.delete_jobs(conn, [job_id]):
+                jobs.promote_head(conn, key)
+            return True
+
     def prune(self, policy: PrunePolicy, *, now: float) -> PruneResult:
         """One pruning pass (plugins.md §6)."""
         return admin.prune(self._write, policy, now=now)

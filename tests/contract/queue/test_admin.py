@@ -123,3 +123,10 @@ def test_prune_dead_ttl_and_batches(queue: PluginQueue) -> None:
     result = queue.prune(PrunePolicy(done_ttl_secs=0, dead_ttl_secs=50), now=T0)
     assert result.dead_expired == 1000
     assert queue.count_dead() == 1500
+
+
+def test_delete_job_releases_its_aggregate(queue: PluginQueue) -> None:
+    a1, a2 = add(queue, new_job(1), new_job(2, version=2))
+    assert queue.delete_job(a1) and not queue.delete_job(a1)
+    [job] = queue.claim("hook", now=T0, limit=5, lease_secs=35, ordering=AGG)
+    assert job.id == a2
