@@ -22,7 +22,29 @@ if TYPE_CHECKING:
     from eventdbx.service import AppendOutcome, EventService
 
 
-@click.group(help="Manage aggregates", short_help="Manage aggregates")
+# Read commands live in aggregate_read.py and load only when used (keeps `aggregate apply` start-up small).
+READ_COMMANDS: dict[str, str] = {
+    "list": "list_", "get": "get", "replay": "replay", "verify": "verify", "export": "export",
+}
+
+
+class AggregateGroup(click.Group):
+    """`dbx aggregate`: write commands defined here, read commands imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *READ_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        attr = READ_COMMANDS.get(cmd_name)
+        if attr is None:
+            return super().get_command(ctx, cmd_name)
+        from eventdbx.cli import aggregate_read
+
+        command: click.Command = getattr(aggregate_read, attr)
+        return command
+
+
+@click.group(cls=AggregateGroup, help="Manage aggregates", short_help="Manage aggregates")
 def aggregate() -> None:
     """Manage aggregates"""
 
@@ -235,8 +257,3 @@ def remove(aggregate_type: str, aggregate_id: str) -> None:
     with open_service(create=True) as service:
         service.remove(aggregate_type, aggregate_id)
     click.echo(f"aggregate_type={aggregate_type} aggregate_id={aggregate_id} removed")
-
-
-from eventdbx.cli import aggregate_read  # noqa: E402  (registers list/get/replay/verify/export)
-
-aggregate_read.register(aggregate)

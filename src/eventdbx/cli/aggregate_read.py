@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from eventdbx.cli.aggregate import open_service
 from eventdbx.cli.context import cli_context
 from eventdbx.cli.render import bool_text, echo_json, echo_record
 from eventdbx.errors import CommandError
@@ -25,9 +26,6 @@ PROGRESS_MIN_ROWS = 5000
 
 
 def _service(*, create: bool = False) -> AbstractContextManager[EventService]:
-    """open_service of cli.aggregate (imported late: that module imports this one)."""
-    from eventdbx.cli.aggregate import open_service
-
     return open_service(create=create)
 
 
@@ -189,9 +187,3 @@ def export(
     with _progress(sum(len(rows) for rows in groups.values())) as progress:
         result = write_export(groups, options, progress)
     _report(options, result.files, result.zip_path, result.type_count)
-
-
-def register(group: click.Group) -> None:
-    """Add the read commands to `dbx aggregate` (in spec order after the writes)."""
-    for command in (list_, get, replay, verify, export):
-        group.add_command(command)
