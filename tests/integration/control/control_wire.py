@@ -99,7 +99,8 @@ class RawConn:
         except TimeoutError:
             return False
         except ConnectionError:
-            return True
+            pass
+        await self.close()
         return True
 
     async def close(self) -> None:

@@ -26,17 +26,17 @@ def test_example_frame_of_section_1_decodes_as_list_aggregates() -> None:
 
 def test_reference_client_frames_decode_with_all_fields() -> None:
     frame = request(3, "appendEvent", token=" tok \n", aggregateType="order", aggregateId="o-1",
-                    eventType="created", payloadJson='{"a":1}', patchJson="  ", note="", hasNote=True,
+                    eventType="item_created", payloadJson='{"a":1}', patchJson="  ", note="", hasNote=True,
                     metadataJson='{"@k":1}', hasMetadata=False)
     assert msg.decode_request(frame) == msg.AppendEvent(
-        id=3, token="tok", aggregate_type="order", aggregate_id="o-1", event_type="created",
+        id=3, token="tok", aggregate_type="order", aggregate_id="o-1", event_type="item_created",
         payload_json='{"a":1}', patch_json=None, note="", metadata_json=None, expected_version=None)
     le = msg.decode_request(request(2, "listEvents", aggregateType="t", aggregateId="i", skip=5, take=0))
     assert le == msg.ListEvents(id=2, aggregate_type="t", aggregate_id="i", skip=5, take=None)
 
 
 def test_expected_version_extension_fields() -> None:
-    frame = msg.encode_request(msg.AppendEvent(id=1, aggregate_type="t", aggregate_id="i", event_type="e",
+    frame = msg.encode_request(msg.AppendEvent(id=1, aggregate_type="t", aggregate_id="i", event_type="e_created",
                                                expected_version=7))
     decoded = msg.decode_request(frame)
     assert isinstance(decoded, msg.AppendEvent) and decoded.expected_version == 7
@@ -46,7 +46,7 @@ def test_expected_version_extension_fields() -> None:
 
 def test_multi_segment_request_with_far_pointer() -> None:
     payload = '{"blob":"' + "x" * 20000 + '"}'
-    frame = request(9, "appendEvent", aggregateType="t", aggregateId="i", eventType="e", payloadJson=payload)
+    frame = request(9, "appendEvent", aggregateType="t", aggregateId="i", eventType="e_created", payloadJson=payload)
     assert segments_of(frame) > 1
     decoded = msg.decode_request(frame)
     assert isinstance(decoded, msg.AppendEvent) and decoded.payload_json == payload and decoded.id == 9

@@ -1,0 +1,165 @@
+"""Control-socket throughput: appends/s and latency with 1 and 16 connections, reads/s for getAggregate/listEvents.
+
+The daemon side (EventService + ControlServer, uvloop) runs in a child process on a temp data dir; the clients
+(eventdbx.Client) run in this process. Run:
+
+    .venv/bin/python bench/socket_throughput.py                 # 10k events per append scenario
+    .venv/bin/python bench/socket_throughput.py --events 100000 # the long run
+    .venv/bin/python bench/socket_throughput.py --durability fsync
+
+Prints one line per scenario: ops, seconds, ops/s, p50 and p99 latency in ms (targets: ≥5,000 appends/s with one
+connection and one request in flight, ≥15,000/s with 16 connections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def _serve(config: str, durability: str, conn: Any) -> None:
+    """Child process: run the daemon side until the parent closes the pipe."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+    async def main() -> None:
+        from eventdbx.config import load_settings
+        from eventdbx.control.server import ControlServer
+        from eventdbx.service import EventService
+
+        settings = load_settings(config, create=True)
+        settings = dataclasses.replace(
+            settings, durability=durability,  # type: ignore[arg-type]
+            socket=dataclasses.replace(settings.socket, bind_addr="127.0.0.1:0"))
+        service = EventService.open(settings, create=True)
+        server = ControlServer(service, settings)
+        await server.start()
+        conn.send(server.port)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)
+        stats = (server.writer.batches, server.writer.events)
+        await server.close(grace=1.0)
+        service.close()
+        conn.send(stats)
+
+    asyncio.run(main())
+
+
+def _token(config: str) -> str:
+    from eventdbx.auth.keys import signing_keys
+    from eventdbx.auth.records import TokenRequest
+    from eventdbx.auth.tokens import issue_token
+    from eventdbx.config import load_settings
+    from eventdbx.store import tokens as ledger
+    from eventdbx.store.database import Database
+
+    settings = load_settings(config, create=True)
+    record = issue_token(signing_keys(settings.auth), settings.auth,
+                         TokenRequest(group="bench", user="bench", root=True, ttl_secs=0), time.time())
+    db = Database.open(settings.paths.event_store, create=True)
+    with db.write() as conn:
+        ledger.insert_token(conn, record)
+    db.close()
+    return record.token
+
+
+def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None:
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000 if latencies else 0.0
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
+    print(f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms",
+          flush=True)
+
+
+async def _appends(port: int, token: str, connections: int, total: int, tag: str) -> None:
+    from eventdbx import Client
+
+    per = total // connections
+    latencies: list[float] = []
+
+    async def worker(n: int) -> None:
+        async with Client("127.0.0.1", port, token=token, authenticate=False) as db:
+            for k in range(per):
+                started = time.perf_counter()
+                await db.append("bench", f"{tag}-{n}-{k % 100}", "recorded", payload={"k": k, "v": "x" * 40})
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(connections)))
+    _report(f"append {connections:>2} conn(s), 1 in flight each", per * connections,
+            time.perf_counter() - started, latencies)
+
+
+async def _reads(port: int, kind: str, connections: int, total: int, tag: str) -> None:
+    from eventdbx import Client
+
+    per = total // connections
+    latencies: list[float] = []
+
+    async def worker(n: int) -> None:
+        async with Client("127.0.0.1", port) as db:
+            for k in range(per):
+                started = time.perf_counter()
+                if kind == "getAggregate":
+                    await db.get_aggregate("bench", f"{tag}-{n % 16 if connections > 1 else 0}-{k % 100}")
+                else:
+                    await db.list_events("bench", f"{tag}-0-{k % 100}", take=10)
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(connections)))
+    _report(f"{kind} {connections:>2} conn(s)", per * connections, time.perf_counter() - started, latencies)
+
+
+async def _run(port: int, token: str, events: int, reads: int) -> None:
+    await _appends(port, token, 1, events, "one")
+    await _appends(port, token, 16, events, "many")
+    for kind in ("getAggregate", "listEvents"):
+        await _reads(port, kind, 1, reads, "many")
+        await _reads(port, kind, 16, reads, "many")
+
+
+def main() -> None:
+    """Parse arguments, start the daemon child, run the scenarios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--reads", type=int, default=10_000)
+    parser.add_argument("--durability", choices=("normal", "fsync"), default="normal")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dbx-bench-") as tmp:
+        config = str(Path(tmp) / "config.toml")
+        token = _token(config)
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_serve, args=(config, args.durability, child), daemon=True)
+        proc.start()
+        port = parent.recv()
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        print(f"socket_throughput: events={args.events} reads={args.reads} durability={args.durability}")
+        try:
+            asyncio.run(_run(port, token, args.events, args.reads))
+        finally:
+            parent.send("stop")
+            batches, committed = parent.recv()
+            proc.join(10)
+        print(f"group commit: {committed} events in {batches} batches ({committed / max(batches, 1):.1f}/batch)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Request handlers: reads on the reader pool, appends through the group-commit writer, authenticate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eventdbx.control import messages as msg
+from eventdbx.control.peers import ConnectionAuth
+from eventdbx.control.reads import ReadView
+from eventdbx.errors import EventDBXError, InvalidTokenError, StorageError
+
+if TYPE_CHECKING:
+    from eventdbx.auth.keys import SigningKeys
+    from eventdbx.auth.records import VerifiedToken
+    from eventdbx.config import Settings
+    from eventdbx.control.writer import GroupCommitWriter
+
+log = logging.getLogger("eventdbx.control")
+T = TypeVar("T")
+
+
+def _error_reply(request_id: int, exc: BaseException) -> bytes:
+    if not isinstance(exc, EventDBXError):
+        log.error("control socket: unexpected failure", exc_info=exc)
+        exc = StorageError(str(exc) or type(exc).__name__)
+    return msg.encode_error(request_id, exc.code, str(getattr(exc, "wire_message", exc.message)))
+
+
+def _expires_text(expires_at: int | None) -> str:
+    if expires_at is None:
+        return ""
+    from eventdbx.domain.timefmt import format_epoch
+
+    return format_epoch(expires_at)
+
+
+class Handlers:
+    """Executes decoded requests for connections; never blocks the event loop."""
+
+    def __init__(self, service: Any, settings: Settings, readers: Executor,
+                 writer: GroupCommitWriter[Any, Any]) -> None:
+        self.service = service
+        self.settings = settings
+        self.readers = readers
+        self.writer = writer
+        self.view = ReadView(service)
+        from eventdbx.service_requests import AppendRequest
+
+        self._append_request = AppendRequest
+        self._keys: SigningKeys | None = None
+        self._keys_for: object = None
+
+    # ---- appends ----
+    def submit_append(self, request: msg.AppendEvent, auth: ConnectionAuth) -> asyncio.Future[Any]:
+        """Queue an append for the writer thread (the reply is built by `append_reply`)."""
+        token = request.token or auth.token
+        if not token:  # §5: every socket append needs a token (its own or the connection's)
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            future.set_exception(InvalidTokenError())
+            return future
+        append = self._append_request(
+            aggregate_type=request.aggregate_type, aggregate_id=request.aggregate_id,
+            event_type=request.event_type, payload_json=request.payload_json, patch_json=request.patch_json,
+            metadata_json=request.metadata_json, note=request.note,
+            token=token, expected_version=request.expected_version,
+            surface="socket",
+        )
+        return self.writer.submit_nowait(append)
+
+    async def append_reply(self, request_id: int, future: asyncio.Future[Any]) -> bytes:
+        """Wait for one queued append and encode its reply."""
+        try:
+            outcome = await future
+        except Exception as exc:
+            return _error_reply(request_id, exc)
+        return msg.encode_append(request_id, outcome.record.to_json())
+
+    # ---- everything else ----
+    async def handle(self, request: msg.Request, auth: ConnectionAuth) -> tuple[bytes, bool]:
+        """Run one non-append request; returns (reply, close the connection afterwards)."""
+        if isinstance(request, msg.Authenticate):
+            return await self._authenticate(request, auth)
+        if isinstance(request, msg.AppendEvent):
+            return await self.append_reply(request.id, self.submit_append(request, auth)), False
+        try:
+            return await self._run(self._read, request, auth), False
+        except Exception as exc:
+            return _error_reply(request.id, exc), False
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.readers, fn, *args)
+
+    def _read(self, request: msg.Request, auth: ConnectionAuth) -> bytes:
+        """Reader thread: re-check the bound token, then answer the read."""
+        if auth.needs_recheck():
+            auth.refreshed(self.verify(auth.token))
+        scope = auth.read_scope()
+        settings = self.settings
+        view = self.view
+        if isinstance(request, msg.ListAggregates):
+            take = settings.list_page_size if request.take is None else request.take
+            take = min(take, settings.page_limit)
+            return msg.encode_list_aggregates(request.id, view.list_aggregates(request.skip, take, scope))
+        if isinstance(request, msg.GetAggregate):
+            text = view.get_aggregate(request.aggregate_type, request.aggregate_id, scope)
+            return msg.encode_get_aggregate(request.id, text is not None, text or "")
+        if isinstance(request, msg.ListEvents):
+            take = settings.page_limit if request.take is None else min(request.take, settings.page_limit)
+            text = view.list_events(request.aggregate_type, request.aggregate_id, request.skip, take, scope)
+            return msg.encode_list_events(request.id, text)
+        assert isinstance(request, msg.VerifyAggregate)
+        root = view.verify(request.aggregate_type, request.aggregate_id, scope)
+        return msg.encode_verify(request.id, root)
+
+    def verify(self, token: str) -> VerifiedToken:
+        """auth.md §5 checks 1–6 for a connection token (blocking: reads the ledger)."""
+        from eventdbx.auth.keys import signing_keys
+        from eventdbx.auth.tokens import verify_token
+
+        checker = getattr(self.service, "verify_token", None)
+        if checker is not None:
+            verified: VerifiedToken = checker(token, action=None, resource=None, write=False)
+            return verified
+        ledger = getattr(self.service, "ledger", None) or getattr(self.service, "_ledger", None)
+        if ledger is None:
+            raise StorageError("no token ledger is configured")
+        auth = self.settings.auth
+        keys = self._keys
+        if keys is None or self._keys_for is not auth:
+            keys = self._keys = signing_keys(auth)
+            self._keys_for = auth
+        return verify_token(token, keys=keys, auth=auth, ledger=ledger, now=time.time(), action=None,
+                            resource=None, write=False)
+
+    async def _authenticate(self, request: msg.Authenticate, auth: ConnectionAuth) -> tuple[bytes, bool]:
+        try:
+            verified = await self._run(self.verify, request.token)
+        except Exception as exc:
+            return _error_reply(request.id, exc), auth.failed()
+        auth.bind(request.token, verified)
+        reply = msg.AuthenticateReply(
+            subject=verified.subject, group=verified.group, user=verified.user,
+            expires_at=_expires_text(verified.expires_at), actions=verified.actions,
+            resources=verified.resources)
+        return msg.encode_authenticate(request.id, reply), False

@@ -1,0 +1,77 @@
+"""eventdbx.Client against the in-process daemon: typed results, error classes, pipelining, authenticate."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from control_daemon import Daemon, StartFn
+
+from eventdbx import Client, errors
+
+
+async def test_client_operations(daemon: Daemon) -> None:
+    token = daemon.token()
+    async with Client("127.0.0.1", daemon.port, token=token) as db:
+        assert db.identity is not None and db.identity.user == "alice"
+        event = await db.append("order", "o-1", "order_created", payload={"status": "created"},
+                                metadata={"@source": "test"}, note="first")
+        assert event["version"] == 1 and event["metadata"]["note"] == "first"
+        assert event["extensions"] == {"@source": "test"}
+        patched = await db.append("order", "o-1", "order_updated", patch=[
+            {"op": "replace", "path": "/status", "value": "paid"}], expected_version=1)
+        assert patched["payload"] == {"status": "paid"}
+        state = await db.get_aggregate("order", "o-1")
+        assert state is not None and state["state"] == {"status": "paid"} and state["version"] == 2
+        assert await db.get_aggregate("order", "missing") is None
+        assert [a["aggregate_id"] for a in await db.list_aggregates()] == ["o-1"]
+        assert await db.list_aggregates(take=0) == []
+        assert [e["version"] for e in await db.list_events("order", "o-1", skip=1)] == [2]
+        assert await db.verify("order", "o-1") == state["merkle_root"]
+
+
+async def test_client_raises_errors_by_wire_code(daemon: Daemon) -> None:
+    async with Client("127.0.0.1", daemon.port) as db:
+        with pytest.raises(errors.AggregateNotFoundError) as nf:
+            await db.list_events("none", "x")
+        assert nf.value.message == "aggregate not found"
+        with pytest.raises(errors.InvalidTokenError):
+            await db.append("t", "i", "e_created", payload={}, token="bad")
+        with pytest.raises(errors.InvalidSchemaError) as bad:
+            await db.append("t", "i", "e_created", payload_json="{oops", token=daemon.token())
+        assert bad.value.message.startswith("invalid schema: ")
+        with pytest.raises(errors.VersionConflictError):
+            await db.append("t", "i", "e_created", payload={}, token=daemon.token(), expected_version=3)
+        assert await db.list_aggregates() == []  # the connection is still usable
+
+
+async def test_client_pipelines_concurrent_calls(daemon: Daemon) -> None:
+    token = daemon.token()
+    db = await Client.connect("127.0.0.1", daemon.port, token=token)
+    try:
+        results = await asyncio.gather(*(db.append("p", f"p-{n % 4}", "e_created", payload={"n": n}) for n in range(200)))
+        assert sorted(r["version"] for r in results if r["aggregate_id"] == "p-0") == list(range(1, 51))
+        reads = await asyncio.gather(*(db.get_aggregate("p", f"p-{n}") for n in range(4)))
+        assert [r["version"] for r in reads if r] == [50, 50, 50, 50]
+    finally:
+        await db.close()
+
+
+async def test_client_authenticate_for_untrusted_peer(start_daemon: StartFn) -> None:
+    daemon = await start_daemon(trusted_networks=())
+    async with Client("127.0.0.1", daemon.port) as anonymous:
+        with pytest.raises(errors.UnauthorizedError) as info:
+            await anonymous.list_aggregates()
+        assert info.value.message == "unauthorized: authentication required"
+        with pytest.raises(errors.InvalidTokenError):
+            await anonymous.authenticate("nope")
+        identity = await anonymous.authenticate(daemon.token(actions=("aggregate.read",)))
+        assert identity.actions == ("aggregate.read",)
+        assert await anonymous.list_aggregates() == []
+
+
+async def test_client_connection_errors(daemon: Daemon) -> None:
+    port = daemon.port
+    await daemon.server.close(grace=0.1)
+    with pytest.raises(errors.IoError):
+        await Client.connect("127.0.0.1", port, timeout=2)
