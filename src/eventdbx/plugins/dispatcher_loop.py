@@ -1,7 +1,8 @@
 """One plugin's delivery loop: claims due jobs (or the circuit probe), runs at most `concurrency`
 deliveries, records outcomes, and on stop releases what did not finish within the grace period.
 
-SQLite calls run on worker threads so the event loop never blocks on disk.
+SQLite work runs on a worker thread, batched: each turn records every finished attempt and claims into the
+freed slots in one hop, so the event loop never blocks on disk and the queue sees few transactions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import TYPE_CHECKING
 from eventdbx.clock import Clock
 from eventdbx.errors import DeliveryError
 from eventdbx.plugins.circuit import CircuitBreaker, CircuitSnapshot
-from eventdbx.plugins.dispatcher_outcome import OutcomeRecorder, VerdictKind, circuit_wait, decide
+from eventdbx.plugins.dispatcher_outcome import (
+    OutcomeRecorder,
+    Verdict,
+    VerdictKind,
+    circuit_wait,
+    decide,
+)
 from eventdbx.plugins.sink import DeliveryJob, Sink
 
 if TYPE_CHECKING:
@@ -45,6 +52,23 @@ class _InFlight:
     probe: bool
 
 
+@dataclass(slots=True)
+class _Finished:
+    flight: _InFlight
+    finished_at: float
+    status: int | None = None
+    error: DeliveryError | None = None
+
+
+@dataclass(slots=True)
+class _Write:
+    """One outcome to write: success (verdict None) or a failure with its verdict."""
+
+    finished: _Finished
+    verdict: Verdict | None = None
+    probe_retry_at: float | None = None
+
+
 def lease_secs(definition: PluginDefinition, margin: float) -> float:
     """`timeout_secs` (5 for log) + 30 s."""
     timeout = getattr(definition.config, "timeout_secs", LOG_SINK_TIMEOUT_SECS)
@@ -70,6 +94,7 @@ class PluginLoop:
         self.in_flight: dict[int, _InFlight] = {}
         self.last_finished = clock.monotonic()
         self.stall_reported = False
+        self._finished: list[_Finished] = []
         self._signal = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -95,9 +120,10 @@ class PluginLoop:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        tasks = [f.task for f in self.in_flight.values()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=max(grace, 0.0))
+        running = [f.task for f in self.in_flight.values() if not f.task.done()]
+        if running:
+            await asyncio.wait(running, timeout=max(grace, 0.0))
+        await self._turn(claim=False)
         await self._release_unfinished()
         try:
             await self.sink.aclose()
@@ -106,16 +132,19 @@ class PluginLoop:
 
     async def _release_unfinished(self) -> None:
         left = list(self.in_flight.values())
+        self.in_flight.clear()
         for flight in left:
             flight.task.cancel()
         if left:
             await asyncio.gather(*(f.task for f in left), return_exceptions=True)
         now = self.clock.time()
-        for flight in left:
-            await asyncio.to_thread(
-                self.recorder.released, flight.job, started_at=flight.started_at, now=now
-            )
-        self.in_flight.clear()
+
+        def release() -> None:
+            for flight in left:
+                self.recorder.released(flight.job, started_at=flight.started_at, now=now)
+
+        if left:
+            await asyncio.to_thread(release)
 
     def cancel_expired(self, job_ids: set[int]) -> None:
         """The lease sweep took these jobs back: cancel their hung calls (no outcome is written)."""
@@ -126,7 +155,7 @@ class PluginLoop:
             flight.task.cancel()
         self._signal.set()
 
-    # -- claiming --------------------------------------------------------------------------------
+    # -- the loop --------------------------------------------------------------------------------
 
     async def _run(self) -> None:
         await self._restore_circuit()
@@ -134,15 +163,17 @@ class PluginLoop:
             self._signal.clear()
             claimed_all = True
             try:
-                claimed_all = await self._fill()
+                claimed_all = await self._turn(claim=True)
             except Exception:
-                log.exception("claiming jobs for plugin %s failed", self.definition.label)
+                log.exception("dispatching jobs for plugin %s failed", self.definition.label)
+                claimed_all = False
             if self._stopping:
                 break
             timeout = await self._wait_timeout(claimed_all)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._signal.wait()
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._signal.wait()
 
     async def _restore_circuit(self) -> None:
         try:
@@ -157,33 +188,108 @@ class PluginLoop:
                 probe_failures=state.probe_failures,
             ))
 
-    async def _fill(self) -> bool:
-        """Claim into free slots; True when every free slot got a job (more may be due)."""
-        free = self.definition.concurrency - len(self.in_flight)
-        if free <= 0:
-            return True
-        ordering = self.definition.ordering
-        if self.circuit.is_open:
-            if not self.circuit.probe_due():
-                return False
-            probe = await asyncio.to_thread(
-                self.queue.claim_probe, self.name, now=self.clock.time(), lease_secs=self.lease,
-                ordering=ordering,
-            )
-            if probe is not None:
+    async def _turn(self, *, claim: bool) -> bool:
+        """Record finished attempts and claim into the free slots, in one thread hop.
+
+        Returns True when every free slot got a job (more may be due)."""
+        finished, self._finished = self._finished, []
+        circuit_before = self.circuit.snapshot()
+        writes = [self._plan(f) for f in finished]
+        snapshot = self.circuit.snapshot()
+        persist = snapshot if snapshot != circuit_before else None
+        pending = {f.flight.job.id for f in finished}
+        free = self.definition.concurrency - sum(1 for i in self.in_flight if i not in pending)
+        mode = self._claim_mode(free) if claim else None
+        if not writes and persist is None and mode is None:
+            return claim and free <= 0
+        now = self.clock.time()
+        try:
+            claimed = await asyncio.to_thread(self._io, writes, persist, mode, free, now)
+        finally:
+            for f in finished:
+                if self.in_flight.get(f.flight.job.id) is f.flight:
+                    del self.in_flight[f.flight.job.id]
+        for job in claimed:
+            probe = mode == "probe"
+            if probe:
                 self.circuit.begin_probe()
-                self._launch(probe, probe=True)
-            return False
-        jobs = await asyncio.to_thread(
-            self.queue.claim, self.name, now=self.clock.time(), limit=free, lease_secs=self.lease,
-            ordering=ordering,
+            self._launch(job, probe=probe)
+        return mode == "claim" and len(claimed) == free
+
+    def _claim_mode(self, free: int) -> str | None:
+        if free <= 0:
+            return None
+        if not self.circuit.is_open:
+            return "claim"
+        return "probe" if self.circuit.probe_due() else None
+
+    def _plan(self, finished: _Finished) -> _Write:
+        """Decide a finished attempt's outcome and update the circuit (pure; the write comes later)."""
+        flight, error = finished.flight, finished.error
+        if error is None:
+            self.circuit.record_success()
+            return _Write(finished=finished)
+        verdict = decide(
+            attempts=flight.job.attempts, error=error, max_attempts=self.recorder.max_attempts,
+            probe=flight.probe,
         )
-        for job in jobs:
-            self._launch(job, probe=False)
-        return len(jobs) == free
+        if verdict.kind is VerdictKind.PROBE_FAILED:
+            self.circuit.record_probe_failure(error.message, retry_after=error.retry_after)
+            return _Write(finished=finished, verdict=verdict, probe_retry_at=self.circuit.next_probe_at)
+        if flight.probe:  # the endpoint answered: the outage is over, whatever this job's own fate
+            self.circuit.record_success()
+        else:
+            self.circuit.record_failure(
+                error.message, endpoint=error.endpoint_failure, retry_after=circuit_wait(verdict, error)
+            )
+        return _Write(finished=finished, verdict=verdict)
+
+    def _io(
+        self, writes: list[_Write], persist: CircuitSnapshot | None, mode: str | None, free: int,
+        now: float,
+    ) -> list[Job]:
+        """Worker thread: write outcomes, persist the circuit, claim. Never raises for one bad write."""
+        self._write_outcomes(writes, now)
+        if persist is not None:
+            self.queue.set_circuit(
+                self.name, circuit=persist.circuit, consecutive_failures=persist.consecutive_failures,
+                opened_at=persist.opened_at, next_probe_at=persist.next_probe_at,
+                probe_failures=persist.probe_failures,
+            )
+        if mode == "claim":
+            return self.queue.claim(
+                self.name, now=now, limit=free, lease_secs=self.lease, ordering=self.definition.ordering
+            )
+        if mode == "probe":
+            probe = self.queue.claim_probe(
+                self.name, now=now, lease_secs=self.lease, ordering=self.definition.ordering
+            )
+            return [] if probe is None else [probe]
+        return []
+
+    def _write_outcomes(self, writes: list[_Write], now: float) -> None:
+        successes = [w.finished for w in writes if w.verdict is None]
+        if successes:
+            self.recorder.delivered_many(
+                [(f.flight.job, f.flight.started_at, f.status) for f in successes], now=now
+            )
+        for write in writes:
+            if write.verdict is None:
+                continue
+            flight, error = write.finished.flight, write.finished.error
+            assert error is not None
+            try:
+                self.recorder.failed(
+                    flight.job, write.verdict, error, started_at=flight.started_at, now=now,
+                    probe_retry_at=write.probe_retry_at,
+                )
+            except Exception:
+                log.exception("recording a failed attempt for plugin %s failed", self.definition.label)
 
     async def _wait_timeout(self, claimed_all: bool) -> float:
         poll = self.timing.poll_secs
+        if self._finished:
+            return 0.0
         if claimed_all and len(self.in_flight) < self.definition.concurrency:
             return 0.0
         now = self.clock.time()
@@ -209,66 +315,22 @@ class PluginLoop:
 
     def _launch(self, job: Job, *, probe: bool) -> None:
         started = self.clock.time()
-        task = asyncio.create_task(self._deliver(job, started, probe))
-        self.in_flight[job.id] = _InFlight(job=job, task=task, started_at=started, probe=probe)
+        flight = _InFlight(job=job, task=None, started_at=started, probe=probe)  # type: ignore[arg-type]
+        flight.task = asyncio.create_task(self._deliver(flight))
+        self.in_flight[job.id] = flight
 
-    async def _deliver(self, job: Job, started: float, probe: bool) -> None:
+    async def _deliver(self, flight: _InFlight) -> None:
+        job = flight.job
         try:
-            try:
-                status = await self.sink.deliver(DeliveryJob.from_job(job))
-            except DeliveryError as exc:
-                await self._failed(job, exc, started, probe)
-            except Exception as exc:  # a sink bug: retryable, never endpoint-level
-                detail = f"{self.definition.kind} plugin delivery failed: {type(exc).__name__}: {exc}"
-                await self._failed(job, DeliveryError(detail), started, probe)
-            else:
-                await self._delivered(job, status, started)
-        except Exception:
-            log.exception("recording an outcome for plugin %s failed", self.definition.label)
-        finally:
-            self._finish(job.id, asyncio.current_task())
-
-    def _finish(self, job_id: int, task: asyncio.Task[object] | None) -> None:
-        flight = self.in_flight.get(job_id)
-        if flight is not None and flight.task is task:
-            del self.in_flight[job_id]
+            status = await self.sink.deliver(DeliveryJob.from_job(job))
+        except DeliveryError as exc:
+            done = _Finished(flight=flight, finished_at=self.clock.time(), error=exc)
+        except Exception as exc:  # a sink bug: retryable, never endpoint-level
+            detail = f"{self.definition.kind} plugin delivery failed: {type(exc).__name__}: {exc}"
+            done = _Finished(flight=flight, finished_at=self.clock.time(), error=DeliveryError(detail))
+        else:
+            done = _Finished(flight=flight, finished_at=self.clock.time(), status=status)
+        self._finished.append(done)
         self.last_finished = self.clock.monotonic()
         self.stall_reported = False
         self._signal.set()
-
-    async def _delivered(self, job: Job, status: int | None, started: float) -> None:
-        await asyncio.to_thread(
-            self.recorder.delivered, job, started_at=started, now=self.clock.time(), http_status=status
-        )
-        if self.circuit.record_success():
-            await self._persist_circuit()
-
-    async def _failed(self, job: Job, exc: DeliveryError, started: float, probe: bool) -> None:
-        verdict = decide(
-            attempts=job.attempts, error=exc, max_attempts=self.recorder.max_attempts, probe=probe
-        )
-        changed = False
-        probe_retry_at: float | None = None
-        if verdict.kind is VerdictKind.PROBE_FAILED:
-            self.circuit.record_probe_failure(exc.message, retry_after=exc.retry_after)
-            probe_retry_at, changed = self.circuit.next_probe_at, True
-        elif probe:  # the endpoint answered: the outage is over, whatever this job's own fate
-            changed = self.circuit.record_success()
-        else:
-            changed = self.circuit.record_failure(
-                exc.message, endpoint=exc.endpoint_failure, retry_after=circuit_wait(verdict, exc)
-            )
-        await asyncio.to_thread(
-            self.recorder.failed, job, verdict, exc, started_at=started, now=self.clock.time(),
-            probe_retry_at=probe_retry_at,
-        )
-        if changed:
-            await self._persist_circuit()
-
-    async def _persist_circuit(self) -> None:
-        snap = self.circuit.snapshot()
-        await asyncio.to_thread(
-            self.queue.set_circuit, self.name, circuit=snap.circuit,
-            consecutive_failures=snap.consecutive_failures, opened_at=snap.opened_at,
-            next_probe_at=snap.next_probe_at, probe_failures=snap.probe_failures,
-        )

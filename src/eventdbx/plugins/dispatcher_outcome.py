@@ -75,6 +75,15 @@ class OutcomeRecorder:
             job.id, _token(job), started_at=started_at, now=now, http_status=http_status
         )
 
+    def delivered_many(self, items: list[tuple[Job, float, int | None]], *, now: float) -> None:
+        """Mark several jobs done in one transaction when the queue offers it, else one by one."""
+        batch = getattr(self.queue, "mark_delivered_many", None)
+        if batch is not None and len(items) > 1:
+            batch([(job.id, _token(job), started, status) for job, started, status in items], now=now)
+            return
+        for job, started, status in items:
+            self.delivered(job, started_at=started, now=now, http_status=status)
+
     def failed(
         self, job: Job, verdict: Verdict, error: DeliveryError, *, started_at: float, now: float,
         probe_retry_at: float | None = None,

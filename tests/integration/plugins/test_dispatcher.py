@@ -13,6 +13,11 @@ from eventdbx.store.plugin_queue_model import JobStatus, Outcome
 pytestmark = pytest.mark.asyncio
 
 
+def circuit(env: Env, name: str = "hook") -> str | None:
+    state = env.queue.get_state(name)
+    return None if state is None else state.circuit
+
+
 def outcomes(env: Env, job_id: int) -> list[str]:
     detail = env.queue.show_job(job_id)
     assert detail is not None
@@ -120,14 +125,14 @@ async def test_429_retry_after_waits_and_opens_the_circuit(env: Env, http_receiv
     await env.start(hook)
     job = await env.until(job_id, lambda j: j.attempts == 1 and j.status == JobStatus.PENDING)
     assert job.next_retry_at == T0 + 120
-    await wait_for(lambda: (s := env.queue.get_state("hook")) is not None and s.circuit == "open", what="open")
+    await wait_for(lambda: circuit(env) == "open", what="open")
     state = env.queue.get_state("hook")
     assert state is not None and state.next_probe_at == T0 + 120
     env.advance(119)
     assert len(http_receiver.posts) == 1
     env.advance(1)
     await env.until_status(job_id, JobStatus.DONE)
-    await wait_for(lambda: env.queue.get_state("hook").circuit == "closed", what="closed")  # type: ignore[union-attr]
+    await wait_for(lambda: circuit(env) == "closed", what="closed")
 
 
 async def test_hang_times_out_and_retries(env: Env, http_receiver: HttpReceiver) -> None:
@@ -163,7 +168,7 @@ async def test_circuit_opens_probes_and_closes(
     ids = env.add_jobs(hook, *[(f"agg-{i}", 1) for i in range(6)])
     await env.start(hook)
     await wait_for(lambda: len(http_receiver.posts) == 6, what="6 attempts")
-    await wait_for(lambda: env.queue.get_state("hook").circuit == "open", what="open")  # type: ignore[union-attr]
+    await wait_for(lambda: circuit(env) == "open", what="open")
     await wait_for(lambda: all(env.job(i).status == JobStatus.PENDING for i in ids), what="all pending")
     assert any(m.startswith('plugin circuit opened plugin="http (hook)" consecutive_failures=5') for m in caplog.messages)
     # all jobs' backoff has passed, but only one probe goes out per probe slot
@@ -181,7 +186,7 @@ async def test_circuit_opens_probes_and_closes(
     second = int(http_receiver.posts[7].headers["X-EventDBX-Job-Id"])
     assert second != probe_id  # the least recently probed job goes next
     await env.until_status(second, JobStatus.DONE)
-    await wait_for(lambda: env.queue.get_state("hook").circuit == "closed", what="closed")  # type: ignore[union-attr]
+    await wait_for(lambda: circuit(env) == "closed", what="closed")
     env.advance(10)
     for job_id in ids:
         await env.until_status(job_id, JobStatus.DONE)
