@@ -166,6 +166,16 @@ class PluginQueue:
         return self._record(Attempt(job_id=job_id, token=token, started_at=started_at, now=now,
                                     outcome=Outcome.DELIVERED, http_status=http_status))
 
+    def mark_delivered_many(self, items: Sequence[tuple[int, str, float, int | None]], *, now: float) -> list[bool]:
+        """`mark_delivered` for many jobs in ONE write transaction; items are (job_id, token, started_at, http_status).
+
+        result[i] is False when that job's claim token no longer matches.
+        """
+        attempts = [Attempt(job_id=jid, token=token, started_at=started, now=now, outcome=Outcome.DELIVERED,
+                            http_status=status) for jid, token, started, status in items]
+        with self._write() as conn:
+            return claims.record_delivered_many(conn, attempts, now=now)
+
     def mark_retry(self, job_id: int, token: str, *, started_at: float, now: float, error: str,
                    next_retry_at: float, http_status: int | None = None) -> bool:
         """pending again at `next_retry_at` (history `failed`)."""

@@ -60,13 +60,13 @@ def count_due(conn: sqlite3.Connection, plugin: str, *, now: float, ordering: Or
 
 def _claim_one(conn: sqlite3.Connection, job_id: int, *, now: float, lease_secs: float, probe: bool) -> Job | None:
     probed = ", probed_at = :now" if probe else ""
-    cur = conn.execute(
+    rows = conn.execute(
         "UPDATE jobs SET status = 'processing', attempts = attempts + 1, next_retry_at = NULL,"
         f" lease_expires_at = :lease, claim_token = :token{probed}"
-        " WHERE id = :id AND status = 'pending'",
+        f" WHERE id = :id AND status = 'pending' RETURNING {jobs.JOB_COLUMNS}",
         {"lease": ms(now + lease_secs), "token": secrets.token_hex(8), "id": job_id, "now": ms(now)},
-    )
-    return jobs.get_job(conn, job_id) if cur.rowcount == 1 else None
+    ).fetchall()
+    return jobs.row_to_job(rows[0]) if rows else None
 
 
 def claim(
@@ -122,30 +122,52 @@ _SET_BY_OUTCOME = {
 _DEAD = "status = 'dead', last_error = :error, next_retry_at = NULL, completed_at = :now"
 
 
-def record(conn: sqlite3.Connection, attempt: Attempt, *, dead: bool = False) -> bool:
-    """Write the outcome of a claimed attempt if the claim token still matches; False otherwise."""
-    current = jobs.get_job(conn, attempt.job_id)
-    if current is None or current.claim_token != attempt.token or current.status != "processing":
-        return False
+def finish(conn: sqlite3.Connection, attempt: Attempt, *, dead: bool = False) -> str | None:
+    """Write one attempt's outcome if the claim token still matches; returns the job's plugin, else None.
+
+    Does not touch plugin_state (callers batch that with `state.record_attempt`).
+    """
+    row = conn.execute(
+        "SELECT attempts, plugin, aggregate_type, aggregate_id FROM jobs"
+        " WHERE id = ? AND status = 'processing' AND claim_token = ?", (attempt.job_id, attempt.token),
+    ).fetchone()
+    if row is None:
+        return None
+    attempts, plugin, a_type, a_id = row
     sets = _DEAD if dead else _SET_BY_OUTCOME[attempt.outcome]
-    conn.execute(
-        f"UPDATE jobs SET {sets}, lease_expires_at = NULL, claim_token = NULL WHERE id = :id",
+    n = conn.execute(
+        f"UPDATE jobs SET {sets}, lease_expires_at = NULL, claim_token = NULL, history_seq = history_seq + 1"
+        " WHERE id = :id RETURNING history_seq",
         {"now": ms(attempt.now), "error": attempt.error, "id": attempt.job_id,
          "retry": None if attempt.next_retry_at is None else ms(attempt.next_retry_at)},
-    )
-    jobs.add_history(
-        conn, attempt.job_id, attempt=current.attempts, started_at=attempt.started_at,
-        finished_at=attempt.now, outcome=attempt.outcome, error=attempt.error,
-        http_status=attempt.http_status,
+    ).fetchall()[0][0]
+    jobs.insert_history(
+        conn, attempt.job_id, int(n), attempt=int(attempts), started_at=attempt.started_at,
+        finished_at=attempt.now, outcome=attempt.outcome, error=attempt.error, http_status=attempt.http_status,
     )
     if attempt.outcome is Outcome.DELIVERED:
-        jobs.promote_head(conn, (current.plugin_name, current.aggregate_type, current.aggregate_id))
+        jobs.promote_head(conn, (plugin, a_type, a_id))
+    return str(plugin)
+
+
+def record(conn: sqlite3.Connection, attempt: Attempt, *, dead: bool = False) -> bool:
+    """Write the outcome of a claimed attempt if the claim token still matches; False otherwise."""
+    plugin = finish(conn, attempt, dead=dead)
+    if plugin is None:
+        return False
     if attempt.outcome is not Outcome.RELEASED:
         state.record_attempt(
-            conn, current.plugin_name, now=attempt.now,
-            success=attempt.outcome is Outcome.DELIVERED, error=attempt.error,
+            conn, plugin, now=attempt.now, success=attempt.outcome is Outcome.DELIVERED, error=attempt.error,
         )
     return True
+
+
+def record_delivered_many(conn: sqlite3.Connection, attempts: list[Attempt], *, now: float) -> list[bool]:
+    """`record` for a batch of successes; plugin_state is updated once per plugin."""
+    plugins = [finish(conn, a) for a in attempts]
+    for plugin in {p for p in plugins if p is not None}:
+        state.record_attempt(conn, plugin, now=now, success=True, error=None)
+    return [p is not None for p in plugins]
 
 
 def _interrupt(conn: sqlite3.Connection, rows: list[tuple[int, int]], *, now: float,

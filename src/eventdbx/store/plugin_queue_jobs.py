@@ -186,7 +186,16 @@ def add_history(
     """Append one history entry and keep only the last 50."""
     n = int(conn.execute(
         "UPDATE jobs SET history_seq = history_seq + 1 WHERE id = ? RETURNING history_seq", (job_id,)
-    ).fetchone()[0])
+    ).fetchall()[0][0])
+    insert_history(conn, job_id, n, attempt=attempt, started_at=started_at, finished_at=finished_at,
+                   outcome=outcome, error=error, http_status=http_status)
+
+
+def insert_history(
+    conn: sqlite3.Connection, job_id: int, n: int, *, attempt: int | None, started_at: float,
+    finished_at: float, outcome: Outcome, error: str | None = None, http_status: int | None = None,
+) -> None:
+    """Store history entry number `n` (already counted in jobs.history_seq); drop entries older than the last 50."""
     conn.execute(
         "INSERT INTO history (job_id, n, attempt, started_at, finished_at, outcome, error, http_status)"
         " VALUES (?,?,?,?,?,?,?,?)",

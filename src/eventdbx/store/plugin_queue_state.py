@@ -79,17 +79,19 @@ def delete_state(conn: sqlite3.Connection, name: str) -> None:
 def record_attempt(
     conn: sqlite3.Connection, name: str, *, now: float, success: bool, error: str | None
 ) -> None:
-    """Update the last attempt/success/failure times and the last error."""
-    ensure_row(conn, name)
+    """Update the last attempt/success/failure times and the last error (one upsert)."""
     if success:
         conn.execute(
-            "UPDATE plugin_state SET last_attempt_at = ?, last_success_at = ? WHERE name = ?",
-            (ms(now), ms(now), name),
+            f"INSERT INTO plugin_state (name, created_at, last_attempt_at, last_success_at)"
+            f" VALUES (:name, {_NOW_MS}, :now, :now) ON CONFLICT (name) DO UPDATE SET"
+            " last_attempt_at = :now, last_success_at = :now", {"name": name, "now": ms(now)},
         )
     else:
         conn.execute(
-            "UPDATE plugin_state SET last_attempt_at = ?, last_failure_at = ?, last_error = ?"
-            " WHERE name = ?", (ms(now), ms(now), error, name),
+            f"INSERT INTO plugin_state (name, created_at, last_attempt_at, last_failure_at, last_error)"
+            f" VALUES (:name, {_NOW_MS}, :now, :now, :error) ON CONFLICT (name) DO UPDATE SET"
+            " last_attempt_at = :now, last_failure_at = :now, last_error = :error",
+            {"name": name, "now": ms(now), "error": error},
         )
 
 

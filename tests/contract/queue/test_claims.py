@@ -271,3 +271,17 @@ def test_reads_nest_inside_a_transaction_and_writes_do_not(queue: PluginQueue) -
         with pytest.raises(StorageError, match="nested write"):
             queue.set_worker_desired("hook", "stopped")
     assert queue.get_state("hook") is not None
+
+
+def test_mark_delivered_many_is_one_transaction_with_per_job_token_checks(queue: PluginQueue) -> None:
+    a1, a2, b1 = add(queue, new_job(1), new_job(2, version=2), new_job(3, aggregate="b"))
+    jobs = queue.claim("hook", now=T0, limit=10, lease_secs=35, ordering=AGG)
+    assert [j.id for j in jobs] == [a1, b1]
+    items = [(a1, jobs[0].claim_token or "", T0, 200), (b1, "stale", T0, None)]
+    assert queue.mark_delivered_many(items, now=T0 + 1) == [True, False]
+    assert queue.get_job(a1).status is JobStatus.DONE  # type: ignore[union-attr]
+    assert queue.get_job(b1).status is JobStatus.PROCESSING  # type: ignore[union-attr]
+    assert [h.http_status for h in queue.show_job(a1).history] == [200]  # type: ignore[union-attr]
+    assert claim(queue, now=T0 + 1) == [a2]
+    state = queue.get_state("hook")
+    assert state is not None and state.last_success_at == T0 + 1
