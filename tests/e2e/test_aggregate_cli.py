@@ -291,3 +291,13 @@ def test_bad_input_is_one_line(dbx: DbxEnv, args: tuple[str, ...], code: int) ->
     else:
         assert res.err.startswith("error: "), res.err
     assert res.out == ""
+
+
+def test_direct_writes_enqueue_plugin_jobs(dbx: DbxEnv) -> None:
+    dbx.ok("plugin", "config", "log", "--name", "lg")
+    apply(dbx, "order", "o1", "order_created")
+    assert dbx.ok("queue").out.startswith("pending=1 ")
+    apply(dbx, "order", "o1", "order_updated", "--stage")
+    assert dbx.ok("queue").out.startswith("pending=1 ")
+    dbx.ok("aggregate", "commit")
+    assert dbx.ok("queue").out.startswith("pending=2 ")
