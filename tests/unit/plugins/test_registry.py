@@ -136,3 +136,21 @@ def test_registry_reloads_on_change_and_keeps_last_good(tmp_path: Path) -> None:
     assert len(warnings) == 1
     save_plugins(path, [])
     assert registry.current() == [] and registry.healthy
+
+
+def test_reference_written_file_loads_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "plugins.json"
+    path.write_text(json.dumps([
+        {"enabled": True, "emit_events": True, "name": None, "payload_mode": "extensions-only",
+         "config": {"type": "log", "level": "debug", "template": None, "detail": "full"}},
+        {"enabled": False, "name": "search",
+         "config": {"type": "process", "name": "search", "version": "1.2.3", "args": ["--x"], "env": {"A": "1"},
+                    "working_dir": "/srv"}},
+        {"enabled": True, "name": "sink", "config": {"type": "tcp", "host": "127.0.0.1", "port": 9000}},
+    ]))
+    log, search, sink = load_plugins(path)
+    assert (log.name, log.payload_mode, log.config) == ("log", PayloadMode.EXTENSIONS_ONLY, LogConfig(level="debug"))
+    assert search.config == ProcessConfig(name="search", version="1.2.3", args=("--x",), env={"A": "1"},
+                                          working_dir="/srv")
+    assert (search.enabled, search.emit_events, search.concurrency) == (False, True, 8)
+    assert sink.config == TcpConfig(host="127.0.0.1", port=9000) and sink.label == "tcp (sink)"
