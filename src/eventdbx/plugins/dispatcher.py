@@ -61,6 +61,8 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._running = False
+        self._own_stop: asyncio.Event | None = None
+        self._own_task: asyncio.Task[None] | None = None
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -105,6 +107,21 @@ class Dispatcher:
         self.settings = settings
         for plugin_loop in self._loops.values():
             plugin_loop.set_max_attempts(settings.plugin_max_attempts)
+
+    async def start(self) -> None:
+        """Start `run()` as a background task (pair with `aclose()`)."""
+        if self._own_task is None:
+            self._own_stop = asyncio.Event()
+            self._own_task = asyncio.create_task(self.run(self._own_stop), name="plugin dispatcher")
+
+    async def aclose(self) -> None:
+        """Graceful shutdown of a dispatcher started with `start()`: stop claiming, drain, release, close."""
+        task, stop = self._own_task, self._own_stop
+        self._own_task = self._own_stop = None
+        if task is None or stop is None:
+            return
+        stop.set()
+        await task
 
     async def run(self, stop_event: asyncio.Event) -> None:
         """Recover interrupted jobs, run loops in step with plugins.json until `stop_event`, then drain."""
@@ -167,10 +184,12 @@ class Dispatcher:
         definitions = await asyncio.to_thread(self.registry.current)
         wanted = self._wanted(definitions)
         grace = float(self.settings.plugin_queue.shutdown_grace_secs)
-        for name, plugin_loop in list(self._loops.items()):
-            if wanted.get(name) != plugin_loop.definition:
-                del self._loops[name]
-                await plugin_loop.stop(grace)
+        stopping = [
+            self._loops.pop(name) for name, plugin_loop in list(self._loops.items())
+            if wanted.get(name) != plugin_loop.definition
+        ]
+        if stopping:
+            await asyncio.gather(*(pl.stop(grace) for pl in stopping), return_exceptions=True)
         for name, definition in wanted.items():
             if name not in self._loops:
                 self._start_loop(definition)

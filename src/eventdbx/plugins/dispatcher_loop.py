@@ -297,8 +297,10 @@ class PluginLoop:
             at = self.circuit.next_probe_at
             if self.circuit.probing or at is None:
                 return poll
-            return min(poll, max(at - now, 0.0))
-        if len(self.in_flight) >= self.definition.concurrency:
+            if at > now:
+                return min(poll, at - now)
+            # the probe is due but nothing was claimable: wait for a job to come due
+        elif len(self.in_flight) >= self.definition.concurrency:
             return poll
         try:
             at = await asyncio.to_thread(
