@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from eventdbx.errors import CommandError
+from eventdbx.errors import CommandError, IoError
 
 if TYPE_CHECKING:
     from eventdbx.config import Settings
@@ -129,9 +129,11 @@ def create_backup(settings: Settings, output: Path, *, force: bool) -> Path:
         raise CommandError(f"backup target {output} already exists (use --force to overwrite)")
     if not data_dir.is_dir():
         raise CommandError(f"data directory {data_dir} does not exist")
-    parent = output.parent if str(output.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=parent)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    except OSError as exc:
+        raise IoError(f"cannot write {output}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, 0o600)
@@ -151,8 +153,10 @@ def create_backup(settings: Settings, output: Path, *, force: bool) -> Path:
 
 
 def _open_archive(archive: Path) -> tarfile.TarFile:
-    if not archive.is_file():
+    if not archive.exists():
         raise CommandError(f"backup archive {archive} does not exist")
+    if not archive.is_file():
+        raise CommandError(f"backup archive {archive} is not a file")
     try:
         return tarfile.open(archive, mode="r:gz")
     except (tarfile.TarError, OSError, EOFError) as exc:

@@ -6,6 +6,7 @@ aggregate states as values; reading the store and printing belong to the CLI.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from eventdbx.errors import CommandError
+from eventdbx.errors import CommandError, IoError
 
 ID_COLUMN = "__aggregate_id"
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -122,13 +123,19 @@ def zip_target(types: Sequence[str], options: ExportOptions) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise IoError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise IoError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -147,6 +154,18 @@ def group_rows(states: Iterable[tuple[str, str, Mapping[str, str]]]) -> dict[str
     return dict(sorted(groups.items()))
 
 
+def _zip_bytes(
+    groups: Mapping[str, Sequence[Row]], options: ExportOptions, progress: Progress | None
+) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, rows in groups.items():
+            zf.writestr(f"{file_stem(name)}.{options.format.value}", render(rows, options))
+            if progress is not None:
+                progress(len(rows))
+    return buffer.getvalue()
+
+
 def write_export(
     groups: Mapping[str, Sequence[Row]], options: ExportOptions, progress: Progress | None = None
 ) -> ExportResult:
@@ -156,21 +175,7 @@ def write_export(
         return ExportResult()
     if options.zip:
         archive = zip_target(types, options)
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                for name in types:
-                    entry = f"{file_stem(name)}.{options.format.value}"
-                    zf.writestr(entry, render(groups[name], options))
-                    if progress is not None:
-                        progress(len(groups[name]))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, archive)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomic(archive, _zip_bytes(groups, options, progress))
         return ExportResult(zip_path=archive, type_count=len(types))
     targets = _file_targets(types, options)
     written: list[Path] = []
