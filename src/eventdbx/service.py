@@ -7,7 +7,9 @@ archive/restore/remove. Owns no SQL: it speaks to the store Protocols.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from eventdbx.clock import Clock, SystemClock
@@ -15,7 +17,7 @@ from eventdbx.domain.jsontext import parse_canonical
 from eventdbx.domain.records import AggregateState, EventRecord, Snapshot
 from eventdbx.domain.timefmt import format_epoch
 from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError
-from eventdbx.service_append import Appender, AppendPolicy, staged_view
+from eventdbx.service_append import Appender, AppendPolicy, WriteCache, staged_view
 from eventdbx.service_reads import require_row, state_as_of, verify_aggregate
 from eventdbx.service_requests import (
     APPEND_ACTION,
@@ -47,6 +49,7 @@ class EventService:
         self.clock: Clock = clock or SystemClock()
         self._settings = settings
         self._ledger = ledger
+        self._local = threading.local()
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = True, clock: Clock | None = None) -> EventService:
@@ -101,14 +104,30 @@ class EventService:
         """The pre-transaction checks of one request (exposed for surfaces that batch appends)."""
         return prepare(request, self._verify)
 
+    @contextmanager
+    def _appending(self) -> Iterator[Appender]:
+        """A write transaction with an Appender seeded from this thread's cache while it is still valid."""
+        cache: WriteCache | None = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = WriteCache()
+        try:
+            with self.store.writing() as session:
+                token = self.store.change_token()
+                if token != cache.token:
+                    cache.clear()
+                appender = Appender(session, self._policy(), self.clock, cache)
+                yield appender
+                appender.finish()
+        except BaseException:
+            cache.clear()
+            raise
+        cache.adopt(appender, self.store.token_after_commit(token))
+
     def append(self, request: AppendRequest) -> AppendOutcome:
         """Validate, authorise and commit one event in one transaction."""
         prepared = prepare(request, self._verify)
-        with self.store.writing() as session:
-            appender = Appender(session, self._policy(), self.clock)
-            outcome = appender.append(prepared)
-            appender.finish()
-        return outcome
+        with self._appending() as appender:
+            return appender.append(prepared)
 
     def append_batch(self, requests: Sequence[AppendRequest]) -> list[AppendOutcome | EventDBXError]:
         """Group commit: one transaction, a savepoint per request; each gets its own outcome or error."""
@@ -130,19 +149,17 @@ class EventService:
     def _append_prepared(
         self, prepared: list[PreparedAppend | None], results: list[AppendOutcome | EventDBXError | None]
     ) -> None:
-        with self.store.writing() as session:
-            appender = Appender(session, self._policy(), self.clock)
+        with self._appending() as appender:
             for n, item in enumerate(prepared):
                 if item is None:
                     continue
                 try:
-                    with session.savepoint():
+                    with appender.session.savepoint():
                         results[n] = appender.append(item)
                 except EventDBXError as exc:
                     results[n] = exc
                 except Exception as exc:  # a store failure fails this request only
                     results[n] = StorageError(str(exc))
-            appender.finish()
 
     # -- staging
     def stage(self, request: AppendRequest) -> StagedEntry:
@@ -168,14 +185,11 @@ class EventService:
 
     def commit_staged(self) -> list[AppendOutcome]:
         """Re-validate and append every staged entry in one transaction; staging is emptied on success."""
-        with self.store.writing() as session:
-            entries = session.list_staged()
-            if not entries:
-                return []
-            appender = Appender(session, self._policy(), self.clock)
+        with self._appending() as appender:
+            entries = appender.session.list_staged()
             outcomes = [appender.append(self._from_entry(entry)) for entry in entries]
-            session.clear_staged()
-            appender.finish()
+            if entries:
+                appender.session.clear_staged()
         return outcomes
 
     def _from_entry(self, entry: StagedEntry) -> PreparedAppend:

@@ -7,6 +7,8 @@ extends each aggregate's Merkle frontier in O(log n): it never reloads an aggreg
 
 from __future__ import annotations
 
+import time
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,6 @@ from eventdbx.domain.patch import patched_payload
 from eventdbx.domain.records import AggregateRow, EventRecord, IssuedBy, Snapshot
 from eventdbx.domain.restrict import RestrictMode
 from eventdbx.domain.state import payload_map, stored_payload_map
-from eventdbx.domain.timefmt import format_epoch
 from eventdbx.domain.validation import check_first_event, check_payload_size
 from eventdbx.errors import AggregateArchivedError, VersionConflictError
 from eventdbx.schema.validate import validate_append
@@ -51,32 +52,78 @@ class Resolved:
     payload_map: dict[str, str]
 
 
+class WriteCache:
+    """Rows, schemas and the last event id as of this connection's last committed append transaction.
+
+    Valid only while the store's change token says nothing was written since (by anyone, this connection
+    included); the service checks the token inside each write transaction and clears the cache otherwise.
+    """
+
+    MAX_ROWS = 20_000
+
+    def __init__(self) -> None:
+        self.token: Hashable | None = None
+        self.rows: dict[_Key, AggregateRow | None] = {}
+        self.schemas: dict[str, Schema | None] = {}
+        self.last_id: int | None = None
+        self.has_last_id = False
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.token = None
+        self.rows.clear()
+        self.schemas.clear()
+        self.last_id, self.has_last_id = None, False
+
+    def adopt(self, appender: Appender, token: Hashable) -> None:
+        """Take over what a committed transaction read and wrote."""
+        if len(self.rows) + len(appender.rows) > self.MAX_ROWS:
+            self.rows.clear()
+        self.rows.update(appender.rows)
+        self.schemas.update(appender.schemas)
+        if appender.id_loaded:
+            self.last_id, self.has_last_id = appender.last_id, True
+        self.token = token
+
+
 class Appender:
     """Checks and writes appends within one write transaction."""
 
-    def __init__(self, session: StoreSession, policy: AppendPolicy, clock: Clock) -> None:
+    def __init__(
+        self, session: StoreSession, policy: AppendPolicy, clock: Clock, base: WriteCache | None = None
+    ) -> None:
         self.session = session
         self.policy = policy
         self.clock = clock
-        self._rows: dict[_Key, AggregateRow | None] = {}
-        self._schemas: dict[str, Schema | None] = {}
-        self._last_id: int | None = None
-        self._id_loaded = False
+        self.base = base or WriteCache()
+        self.rows: dict[_Key, AggregateRow | None] = {}
+        self.schemas: dict[str, Schema | None] = {}
+        self.last_id: int | None = self.base.last_id
+        self.id_loaded = self.base.has_last_id
         self._usage: dict[str, int] = {}
+        self._dirty_id = False
 
     # -- state of the transaction
     def row(self, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
         """The aggregate as of the events written so far in this transaction."""
         key = (aggregate_type, aggregate_id)
-        if key not in self._rows:
-            self._rows[key] = self.session.load_aggregate(aggregate_type, aggregate_id)
-        return self._rows[key]
+        rows = self.rows
+        if key in rows:
+            return rows[key]
+        base = self.base.rows
+        row = base[key] if key in base else self.session.load_aggregate(aggregate_type, aggregate_id)
+        rows[key] = row
+        return row
 
     def schema(self, aggregate_type: str) -> Schema | None:
         """The aggregate type's schema (read once per transaction; the write lock keeps it fixed)."""
-        if aggregate_type not in self._schemas:
-            self._schemas[aggregate_type] = self.session.load_schema(aggregate_type)
-        return self._schemas[aggregate_type]
+        schemas = self.schemas
+        if aggregate_type in schemas:
+            return schemas[aggregate_type]
+        base = self.base.schemas
+        schema = base[aggregate_type] if aggregate_type in base else self.session.load_schema(aggregate_type)
+        schemas[aggregate_type] = schema
+        return schema
 
     def _events_written(self, jti: str) -> int:
         if jti not in self._usage:
@@ -129,7 +176,7 @@ class Appender:
         frontier = frontier_append([n or None for n in row.merkle_frontier] if row else [], digest)
         root = frontier_root(frontier)
         event_id = self._next_id()
-        now = format_epoch(self.clock.time())
+        now = timestamp(self.clock.time())
         record = EventRecord(
             aggregate_type=t, aggregate_id=i, event_type=prepared.event_type,
             payload_json=resolved.payload_json, extensions_json=prepared.metadata_json, event_id=event_id,
@@ -154,7 +201,7 @@ class Appender:
         if jti is not None:
             session.add_events_written(jti, 1)
             self._usage[jti] = self._events_written(jti) + 1
-        self._rows[(t, i)] = new_row
+        self.rows[(t, i)] = new_row
         return AppendOutcome(record=record, auto_snapshot=snapshot is not None)
 
     def _due_snapshot(self, row: AggregateRow, now: str) -> Snapshot | None:
@@ -171,16 +218,17 @@ class Appender:
         )
 
     def _next_id(self) -> int:
-        if not self._id_loaded:
-            self._last_id = self.session.last_event_id()
-            self._id_loaded = True
-        self._last_id = next_snowflake(now_ms(self.clock), self._last_id, self.policy.worker_id)
-        return self._last_id
+        if not self.id_loaded:
+            self.last_id = self.session.last_event_id()
+            self.id_loaded = True
+        self.last_id = next_snowflake(now_ms(self.clock), self.last_id, self.policy.worker_id)
+        self._dirty_id = True
+        return self.last_id
 
     def finish(self) -> None:
         """Persist the snowflake high-water mark (call once, before the transaction commits)."""
-        if self._id_loaded and self._last_id is not None:
-            self.session.set_last_event_id(self._last_id)
+        if self._dirty_id and self.last_id is not None:
+            self.session.set_last_event_id(self.last_id)
 
 
 def staged_view(row: AggregateRow | None, entries: list[StagedEntry]) -> AggregateRow | None:
@@ -196,3 +244,25 @@ def staged_view(row: AggregateRow | None, entries: list[StagedEntry]) -> Aggrega
         else:
             row = replace(row, version=row.version + 1, state=state)
     return row
+
+
+_second_text: list[tuple[int, str]] = [(-1, "")]
+
+
+def timestamp(unix_seconds: float) -> str:
+    """RFC 3339 UTC like timefmt.format_epoch (fraction none/3/6 digits), formatting each second once."""
+    whole = int(unix_seconds // 1)
+    micros = round((unix_seconds - whole) * 1_000_000)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    cached = _second_text[0]
+    if cached[0] == whole:
+        prefix = cached[1]
+    else:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second_text[0] = (whole, prefix)
+    if micros == 0:
+        return prefix + "Z"
+    if micros % 1000 == 0:
+        return f"{prefix}.{micros // 1000:03d}Z"
+    return f"{prefix}.{micros:06d}Z"

@@ -132,6 +132,20 @@ class Database:
         except sqlite3.Error as exc:
             _rollback(conn)
             raise StorageError(str(exc)) from exc
+        self._local.commits = getattr(self._local, "commits", 0) + 1
+
+    def change_token(self) -> tuple[int, int]:
+        """(data_version, commits made through this thread's connection): call inside a write transaction.
+
+        Equal tokens mean nothing was written in between, by this connection or any other; after committing
+        the transaction the token was read in, the current token is `token_after_commit(token)`.
+        """
+        return self.data_version(), getattr(self._local, "commits", 0)
+
+    @staticmethod
+    def token_after_commit(token: tuple[int, int]) -> tuple[int, int]:
+        """The change token once the write transaction it was read in has committed."""
+        return token[0], token[1] + 1
 
     def data_version(self) -> int:
         """`PRAGMA data_version` of this thread's connection: changes when another connection commits."""

@@ -6,6 +6,7 @@ implementation is store/session.py; a PostgreSQL one would pass the same suite.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -168,6 +169,15 @@ class Store(Protocol):
 
     def data_version(self) -> int:
         """Changes whenever another connection commits."""
+        ...
+
+    def change_token(self) -> Hashable:
+        """Read inside a write transaction: equal tokens mean nothing was written in between (lets the
+        service keep aggregate rows and schemas across its own transactions; return a fresh object to opt out)."""
+        ...
+
+    def token_after_commit(self, token: Hashable) -> Hashable:
+        """The token that `change_token()` returns once the transaction `token` was read in has committed."""
         ...
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
@@ -189,6 +189,15 @@ class SqliteStore:
     def data_version(self) -> int:
         """PRAGMA data_version of this thread's connection."""
         return self.db.data_version()
+
+    def change_token(self) -> Hashable:
+        """Inside a write transaction: equal values mean no write happened in between (any connection)."""
+        return self.db.change_token()
+
+    def token_after_commit(self, token: Hashable) -> Hashable:
+        """The change token after the transaction `token` was read in commits."""
+        assert isinstance(token, tuple)
+        return self.db.token_after_commit(token)
 
     def close(self) -> None:
         """Close the database."""

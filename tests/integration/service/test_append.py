@@ -255,3 +255,20 @@ def test_append_batch_isolates_failures(service: EventService) -> None:
     assert [e.version for e in service.list_events("a", "1")] == [1, 2, 3]
     assert service.get_aggregate("a", "1").state["n"] == "3"
     assert service.verify("a", "1") == service.get_aggregate("a", "1").merkle_root
+
+
+def test_write_cache_sees_other_writers(make_service: Callable[..., EventService]) -> None:
+    first, second = make_service(), make_service()
+    first.append(req("a", "1", "a_created"))
+    assert second.append(req("a", "1", "a_updated")).record.version == 2
+    out = first.append(req("a", "1", "a_updated"))
+    assert out.record.version == 3 and out.record.event_id > second.list_events("a", "1")[1].event_id
+    assert first.verify("a", "1") == out.record.merkle_root
+    first.archive("a", "1")
+    with pytest.raises(AggregateArchivedError):
+        first.append(req("a", "1", "a_updated"))
+    first.restore("a", "1")
+    with first.store.writing() as session:
+        session.save_schema(new_schema("a", ["a_created"], None, "2026-01-01T00:00:00Z"))
+    with pytest.raises(SchemaViolationError, match="event a_updated is not defined"):
+        first.append(req("a", "1", "a_updated"))

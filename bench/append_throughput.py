@@ -1,0 +1,99 @@
+"""Appends/s through EventService.append (in-process), 10k and 100k events over 100 aggregates.
+
+Usage: .venv/bin/python bench/append_throughput.py [--counts 10000,100000] [--durability normal,fsync]
+       [--repeat 1] [--profile]
+Prints one row per (durability, count): overall rate, the rate of each 10k chunk (flatness) and
+bytes/event of event_store.db (after a WAL checkpoint). Payloads are ~100 bytes of JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from eventdbx.config import load_settings
+from eventdbx.service import AppendRequest, EventService
+
+AGGREGATES = 100
+CHUNK = 10_000
+
+
+def _payload(n: int) -> str:
+    return (
+        f'{{"status":"active","amount":{n % 997}.25,"customer":"cust-{n % 5000:05d}",'
+        f'"sku":"SKU-{n % 1234:04d}","qty":{n % 17},"flag":true}}'
+    )
+
+
+def run(count: int, durability: str, root: Path) -> tuple[float, list[float], float]:
+    """(events/s, per-chunk events/s, bytes/event) for `count` appends into a fresh store."""
+    config = root / "config.toml"
+    settings = load_settings(config)
+    text = config.read_text() + f'\ndurability = "{durability}"\n'
+    config.write_text(text)
+    settings = load_settings(config)
+    service = EventService.open(settings)
+    requests = [
+        AppendRequest(aggregate_type="account", aggregate_id=f"acct-{k:03d}", event_type="account_created",
+                      payload_json=_payload(k))
+        for k in range(AGGREGATES)
+    ]
+    for request in requests:
+        service.append(request)
+    chunks: list[float] = []
+    start = chunk_start = time.perf_counter()
+    for n in range(AGGREGATES, count):
+        service.append(AppendRequest(
+            aggregate_type="account", aggregate_id=f"acct-{n % AGGREGATES:03d}",
+            event_type="account_updated", payload_json=_payload(n),
+        ))
+        if (n + 1) % CHUNK == 0:
+            now = time.perf_counter()
+            chunks.append(CHUNK / (now - chunk_start))
+            chunk_start = now
+    elapsed = time.perf_counter() - start
+    service.store.db.checkpoint()  # type: ignore[attr-defined]
+    service.close()
+    size = os.path.getsize(settings.paths.event_store)
+    return (count - AGGREGATES) / elapsed, chunks, size / count
+
+
+def main() -> None:
+    """Run the matrix and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--counts", default="10000,100000")
+    parser.add_argument("--durability", default="normal,fsync")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    modes = args.durability.split(",")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        with tempfile.TemporaryDirectory() as tmp:
+            cProfile.runctx("run(counts[0], modes[0], Path(tmp))", globals(), locals(), "/tmp/append.prof")
+        pstats.Stats("/tmp/append.prof").sort_stats("tottime").print_stats(25)
+        return
+    print(f"{'durability':<10} {'events':>8} {'appends/s':>10} {'bytes/event':>12}  per-10k-chunk appends/s")
+    for mode in modes:
+        for count in counts:
+            rates, sizes, chunk_runs = [], [], []
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory() as tmp:
+                    rate, chunks, per_event = run(count, mode, Path(tmp))
+                rates.append(rate)
+                sizes.append(per_event)
+                chunk_runs.append(chunks)
+            chunk_text = " ".join(f"{statistics.median(c):,.0f}" for c in zip(*chunk_runs, strict=True))
+            print(f"{mode:<10} {count:>8} {statistics.median(rates):>10,.0f} "
+                  f"{statistics.median(sizes):>12,.0f}  {chunk_text}")
+
+
+if __name__ == "__main__":
+    main()
