@@ -301,3 +301,12 @@ def test_direct_writes_enqueue_plugin_jobs(dbx: DbxEnv) -> None:
     assert dbx.ok("queue").out.startswith("pending=1 ")
     dbx.ok("aggregate", "commit")
     assert dbx.ok("queue").out.startswith("pending=2 ")
+
+
+def test_missing_arguments_are_usage_errors(dbx: DbxEnv) -> None:
+    err = dbx.fail("aggregate", "apply", "order", "o1", code=2).err
+    assert err.startswith("error: the following required arguments were not provided")
+    assert "Usage: dbx aggregate apply" in err
+    err = dbx.fail("aggregate", "export", "order", code=2).err
+    assert "the following required arguments were not provided" in err
+    assert "unrecognized subcommand 'bogus'" in dbx.fail("aggregate", "bogus", code=2).err
