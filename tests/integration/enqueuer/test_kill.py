@@ -84,3 +84,41 @@ def test_exactly_one_job_per_event_across_sigkills(tmp_path: Path) -> None:
         assert state is not None and state.cursor == head
     queue.close()
     assert head > 700
+
+
+@pytest.mark.slow
+def test_concurrent_enqueuers_never_duplicate(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    write_plugins(settings, plugin("a", payload_mode="event-only"))
+    enq.init_cursor(settings, "a")
+    db = Database.open(settings.paths.event_store, settings.durability, create=True)
+    stop = threading.Event()
+    writer = threading.Thread(target=_writer, args=(db, stop, random.Random(7)), daemon=True)
+    errors = tmp_path / "child.err"
+    with errors.open("a") as err:
+        children = [subprocess.Popen([sys.executable, "-c", CHILD, str(settings.config_path)],
+                                     stdout=subprocess.PIPE, stderr=err, text=True) for _ in range(3)]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    writer.start()
+    deadline = time.monotonic() + 3
+    queue = PluginQueue.open(settings.paths.plugin_queue)
+    while time.monotonic() < deadline and queue.counts().pending < 300:
+        time.sleep(0.05)
+    stop.set()
+    writer.join(10)
+    time.sleep(0.3)  # let the children race over the tail of the log
+    for child in children:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        assert child.stdout is not None
+        child.stdout.close()
+    assert "Traceback" not in errors.read_text()
+    while enq.enqueue_once(settings):
+        pass
+    with db.read() as conn:
+        head = store_events.head_seq(conn)
+        expected = Counter(r.event_id for _, r in store_events.events_after(conn, 0, head + 1))
+    db.close()
+    assert Counter(j.event_id for j in queue.list_jobs(plugin="a")) == expected
+    queue.close()
