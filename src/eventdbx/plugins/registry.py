@@ -307,6 +307,11 @@ def save_plugins(path: Path, definitions: Sequence[PluginDefinition]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power loss
+    finally:
+        os.close(dir_fd)
 
 
 def import_legacy_plugins(config_path: Path, plugins_path: Path, *, warn: Warn | None = None) -> int:
