@@ -6,6 +6,7 @@
 
 The receiver runs in a separate process so it does not share the dispatcher's core.
 Run: .venv/bin/python bench/delivery_http.py [--jobs 20000] [--concurrency 8] [--latency-events 2000]
+     [--latency-rate 500] [--blocked 100000]
 """
 
 from __future__ import annotations
@@ -138,7 +139,26 @@ async def rate(settings: Settings, root: Path, port: int, jobs: int, concurrency
 # -- part 2: append -> delivery latency ---------------------------------------------------------
 
 
-async def latency(settings: Settings, port: int, events: int, per_second: float) -> None:
+def _add_blocked(queue: PluginQueue, label: str, count: int) -> None:
+    """`count` jobs on 1,000 aggregates whose first job is dead: all blocked (plugins.md §4 perf. note)."""
+    from eventdbx.domain.payload_mode import Ordering
+
+    if count <= 0:
+        return
+    news = [NewJob(
+        plugin_name="hook", label=label, aggregate_type="blocked", aggregate_id=f"b-{n % 1000}",
+        event_type="x", event_id=9_000_000 + n, version=n // 1000 + 1,
+        event_created_at="2025-10-26T12:00:00.123456Z", envelope=_envelope(f"b-{n % 1000}", 1, n),
+    ) for n in range(count)]
+    with queue.transaction() as tx:
+        tx.insert_jobs(news, now=time.time())
+    for _ in range(1000 // 100):
+        for job in queue.claim("hook", now=time.time(), limit=100, lease_secs=60, ordering=Ordering.AGGREGATE):
+            queue.mark_dead(job.id, job.claim_token or "", started_at=time.time(), now=time.time(),
+                            error="bench: blocked", permanent=True)
+
+
+async def latency(settings: Settings, port: int, events: int, per_second: float, blocked: int = 0) -> None:
     from eventdbx.domain.jsontext import parse_json
     from eventdbx.domain.records import AggregateRow, EventRecord
     from eventdbx.domain.state import fold_state, payload_map
@@ -152,6 +172,7 @@ async def latency(settings: Settings, port: int, events: int, per_second: float)
     enq.init_cursor(settings, "hook")
     db = Database.open(settings.paths.event_store, settings.durability, create=True)
     queue = PluginQueue.open(settings.paths.plugin_queue)
+    _add_blocked(queue, hook.label, blocked)
     stop = asyncio.Event()
     dispatcher = Dispatcher(settings, queue, PluginRegistry(settings.paths.plugins_json))
     enqueuer = enq.Enqueuer(settings, queue=queue, db=db, on_jobs=dispatcher.wake)
@@ -202,7 +223,7 @@ async def latency(settings: Settings, port: int, events: int, per_second: float)
     lat = sorted((arrivals[k] - t) * 1000 for k, t in committed.items() if k in arrivals)
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"latency: {len(lat)}/{events} events at {per_second:.0f}/s: append commit -> receiver arrival "
+    print(f"latency ({blocked} blocked jobs queued): {len(lat)}/{events} events at {per_second:.0f}/s: append commit -> receiver arrival "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms")
     queue.close()
     db.close()
@@ -225,6 +246,7 @@ def main() -> None:
     parser.add_argument("--aggregates", type=int, default=1000)
     parser.add_argument("--latency-events", type=int, default=2000)
     parser.add_argument("--latency-rate", type=float, default=500.0)
+    parser.add_argument("--blocked", type=int, default=0, help="blocked jobs queued during the latency run")
     args = parser.parse_args()
     parent, child = multiprocessing.Pipe()
     proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,), daemon=True)
@@ -237,7 +259,7 @@ def main() -> None:
             if args.jobs:
                 _run(rate(settings, root, port, args.jobs, args.concurrency, args.aggregates))
             if args.latency_events:
-                _run(latency(settings, port, args.latency_events, args.latency_rate))
+                _run(latency(settings, port, args.latency_events, args.latency_rate, args.blocked))
     finally:
         parent.send("stop")
         proc.join(10)
