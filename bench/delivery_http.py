@@ -83,11 +83,18 @@ async def _get_json(url: str) -> Any:
 
 def _envelope(agg: str, version: int, event_id: int) -> str:
     event = {
-        "aggregate_id": agg, "aggregate_type": "order", "event_type": "order_updated",
-        "hash": "ab" * 32, "merkle_root": "cd" * 32,
-        "metadata": {"created_at": "2025-10-26T12:00:00.123456Z", "event_id": str(event_id),
-                     "issued_by": {"group": "admin", "user": "jane"}},
-        "payload": {"n": version, "status": "paid", "total": 15.5, "tags": ["a", "b"]}, "version": version,
+        "aggregate_id": agg,
+        "aggregate_type": "order",
+        "event_type": "order_updated",
+        "hash": "ab" * 32,
+        "merkle_root": "cd" * 32,
+        "metadata": {
+            "created_at": "2025-10-26T12:00:00.123456Z",
+            "event_id": str(event_id),
+            "issued_by": {"group": "admin", "user": "jane"},
+        },
+        "payload": {"n": version, "status": "paid", "total": 15.5, "tags": ["a", "b"]},
+        "version": version,
     }
     return orjson.dumps({"event": event}, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -100,20 +107,32 @@ class _Defs:
         return list(self.defs)
 
 
-async def rate(settings: Settings, root: Path, port: int, jobs: int, concurrency: int, aggregates: int) -> None:
+async def rate(
+    settings: Settings, root: Path, port: int, jobs: int, concurrency: int, aggregates: int
+) -> None:
     hook = PluginDefinition(
-        name="hook", config=HttpConfig(endpoint=f"http://127.0.0.1:{port}/hook"), concurrency=concurrency
+        name="hook",
+        config=HttpConfig(endpoint=f"http://127.0.0.1:{port}/hook"),
+        concurrency=concurrency,
     )
     queue = PluginQueue.open(root / "rate_queue.db")
     news = []
     for n in range(jobs):
         agg = f"order-{n % aggregates}"
         event_id = 1_000_000 + n
-        news.append(NewJob(
-            plugin_name="hook", label=hook.label, aggregate_type="order", aggregate_id=agg,
-            event_type="order_updated", event_id=event_id, version=n // aggregates + 1,
-            event_created_at="2025-10-26T12:00:00.123456Z", envelope=_envelope(agg, n // aggregates + 1, event_id),
-        ))
+        news.append(
+            NewJob(
+                plugin_name="hook",
+                label=hook.label,
+                aggregate_type="order",
+                aggregate_id=agg,
+                event_type="order_updated",
+                event_id=event_id,
+                version=n // aggregates + 1,
+                event_created_at="2025-10-26T12:00:00.123456Z",
+                envelope=_envelope(agg, n // aggregates + 1, event_id),
+            )
+        )
     with queue.transaction() as tx:
         tx.insert_jobs(news, now=time.time())
     watcher = PluginQueue.open(root / "rate_queue.db")
@@ -130,8 +149,10 @@ async def rate(settings: Settings, root: Path, port: int, jobs: int, concurrency
     stop.set()
     await task
     counts = watcher.counts("hook")
-    print(f"rate: {jobs} jobs, concurrency {concurrency}, {aggregates} aggregates: {elapsed:.2f} s "
-          f"= {jobs / elapsed:,.0f} deliveries/s (done={counts.done} dead={counts.dead} pending={counts.pending})")
+    print(
+        f"rate: {jobs} jobs, concurrency {concurrency}, {aggregates} aggregates: {elapsed:.2f} s "
+        f"= {jobs / elapsed:,.0f} deliveries/s (done={counts.done} dead={counts.dead} pending={counts.pending})"
+    )
     watcher.close()
     queue.close()
 
@@ -145,20 +166,39 @@ def _add_blocked(queue: PluginQueue, label: str, count: int) -> None:
 
     if count <= 0:
         return
-    news = [NewJob(
-        plugin_name="hook", label=label, aggregate_type="blocked", aggregate_id=f"b-{n % 1000}",
-        event_type="x", event_id=9_000_000 + n, version=n // 1000 + 1,
-        event_created_at="2025-10-26T12:00:00.123456Z", envelope=_envelope(f"b-{n % 1000}", 1, n),
-    ) for n in range(count)]
+    news = [
+        NewJob(
+            plugin_name="hook",
+            label=label,
+            aggregate_type="blocked",
+            aggregate_id=f"b-{n % 1000}",
+            event_type="x",
+            event_id=9_000_000 + n,
+            version=n // 1000 + 1,
+            event_created_at="2025-10-26T12:00:00.123456Z",
+            envelope=_envelope(f"b-{n % 1000}", 1, n),
+        )
+        for n in range(count)
+    ]
     with queue.transaction() as tx:
         tx.insert_jobs(news, now=time.time())
     for _ in range(1000 // 100):
-        for job in queue.claim("hook", now=time.time(), limit=100, lease_secs=60, ordering=Ordering.AGGREGATE):
-            queue.mark_dead(job.id, job.claim_token or "", started_at=time.time(), now=time.time(),
-                            error="bench: blocked", permanent=True)
+        for job in queue.claim(
+            "hook", now=time.time(), limit=100, lease_secs=60, ordering=Ordering.AGGREGATE
+        ):
+            queue.mark_dead(
+                job.id,
+                job.claim_token or "",
+                started_at=time.time(),
+                now=time.time(),
+                error="bench: blocked",
+                permanent=True,
+            )
 
 
-async def latency(settings: Settings, port: int, events: int, per_second: float, blocked: int = 0) -> None:
+async def latency(
+    settings: Settings, port: int, events: int, per_second: float, blocked: int = 0
+) -> None:
     from eventdbx.domain.jsontext import parse_json
     from eventdbx.domain.records import AggregateRow, EventRecord
     from eventdbx.domain.state import fold_state, payload_map
@@ -167,7 +207,9 @@ async def latency(settings: Settings, port: int, events: int, per_second: float,
     from eventdbx.store import events as store_events
     from eventdbx.store.database import Database
 
-    hook = PluginDefinition(name="hook", config=HttpConfig(endpoint=f"http://127.0.0.1:{port}/hook"))
+    hook = PluginDefinition(
+        name="hook", config=HttpConfig(endpoint=f"http://127.0.0.1:{port}/hook")
+    )
     save_plugins(settings.paths.plugins_json, [hook])
     enq.init_cursor(settings, "hook")
     db = Database.open(settings.paths.event_store, settings.durability, create=True)
@@ -191,20 +233,41 @@ async def latency(settings: Settings, port: int, events: int, per_second: float,
         states[agg] = (version, state)
         event_id = 5_000_000 + n
         with db.write() as conn:
-            store_events.insert_event(conn, EventRecord(
-                aggregate_type="order", aggregate_id=agg, event_type="order_updated", payload_json=payload,
-                extensions_json=None, event_id=event_id, created_at="2025-10-26T12:00:00.123456Z",
-                issued_by=None, note=None, version=version, hash="ab" * 32, merkle_root="cd" * 32,
-            ))
-            store_events.save_aggregate(conn, AggregateRow(
-                aggregate_type="order", aggregate_id=agg, version=version, state=state, merkle_root="cd" * 32,
-            ))
+            store_events.insert_event(
+                conn,
+                EventRecord(
+                    aggregate_type="order",
+                    aggregate_id=agg,
+                    event_type="order_updated",
+                    payload_json=payload,
+                    extensions_json=None,
+                    event_id=event_id,
+                    created_at="2025-10-26T12:00:00.123456Z",
+                    issued_by=None,
+                    note=None,
+                    version=version,
+                    hash="ab" * 32,
+                    merkle_root="cd" * 32,
+                ),
+            )
+            store_events.save_aggregate(
+                conn,
+                AggregateRow(
+                    aggregate_type="order",
+                    aggregate_id=agg,
+                    version=version,
+                    state=state,
+                    merkle_root="cd" * 32,
+                ),
+            )
         committed[str(event_id)] = time.time()
 
     interval = 1.0 / per_second
     next_at = time.perf_counter()
     for n in range(events):
-        await asyncio.to_thread(append, n)  # appends happen off the loop, like the socket's writer thread
+        await asyncio.to_thread(
+            append, n
+        )  # appends happen off the loop, like the socket's writer thread
         enqueuer.wake()
         next_at += interval
         delay = next_at - time.perf_counter()
@@ -223,8 +286,10 @@ async def latency(settings: Settings, port: int, events: int, per_second: float,
     lat = sorted((arrivals[k] - t) * 1000 for k, t in committed.items() if k in arrivals)
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"latency ({blocked} blocked jobs queued): {len(lat)}/{events} events at {per_second:.0f}/s: append commit -> receiver arrival "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms")
+    print(
+        f"latency ({blocked} blocked jobs queued): {len(lat)}/{events} events at {per_second:.0f}/s: append commit -> receiver arrival "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms"
+    )
     queue.close()
     db.close()
 
@@ -246,7 +311,9 @@ def main() -> None:
     parser.add_argument("--aggregates", type=int, default=1000)
     parser.add_argument("--latency-events", type=int, default=2000)
     parser.add_argument("--latency-rate", type=float, default=500.0)
-    parser.add_argument("--blocked", type=int, default=0, help="blocked jobs queued during the latency run")
+    parser.add_argument(
+        "--blocked", type=int, default=0, help="blocked jobs queued during the latency run"
+    )
     args = parser.parse_args()
     parent, child = multiprocessing.Pipe()
     proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,), daemon=True)

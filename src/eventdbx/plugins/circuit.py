@@ -88,7 +88,9 @@ class CircuitBreaker:
         self._close()
         return was_open or failures > 0
 
-    def record_failure(self, error: str, *, endpoint: bool, retry_after: float | None = None) -> bool:
+    def record_failure(
+        self, error: str, *, endpoint: bool, retry_after: float | None = None
+    ) -> bool:
         """A regular delivery failed. Endpoint failures count; a Retry-After opens at once until then."""
         if not endpoint and retry_after is None:
             return False
@@ -96,7 +98,9 @@ class CircuitBreaker:
         now = self._clock.time()
         if self.is_open:
             if retry_after is not None and self.next_probe_at is not None:
-                self.next_probe_at = max(self.next_probe_at, now + min(retry_after, RETRY_AFTER_CAP))
+                self.next_probe_at = max(
+                    self.next_probe_at, now + min(retry_after, RETRY_AFTER_CAP)
+                )
             return True
         if retry_after is not None or self.consecutive_failures >= self._threshold:
             self._open(now, error, retry_after)
@@ -113,8 +117,10 @@ class CircuitBreaker:
     def snapshot(self) -> CircuitSnapshot:
         """The fields to persist in plugin_queue.db."""
         return CircuitSnapshot(
-            circuit=self.state.value, consecutive_failures=self.consecutive_failures,
-            opened_at=self.opened_at, next_probe_at=self.next_probe_at,
+            circuit=self.state.value,
+            consecutive_failures=self.consecutive_failures,
+            opened_at=self.opened_at,
+            next_probe_at=self.next_probe_at,
             probe_failures=self.probe_failures,
         )
 

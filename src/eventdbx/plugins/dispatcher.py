@@ -46,9 +46,15 @@ class Dispatcher:
     """Runs delivery loops for the daemon. `run(stop_event)` until the event is set, then drains."""
 
     def __init__(
-        self, settings: Settings, queue: PluginQueue, registry: DefinitionSource, *,
-        clock: Clock | None = None, sink_factory: SinkBuilder | None = None,
-        is_runnable: Runnable | None = None, timing: DispatcherTiming | None = None,
+        self,
+        settings: Settings,
+        queue: PluginQueue,
+        registry: DefinitionSource,
+        *,
+        clock: Clock | None = None,
+        sink_factory: SinkBuilder | None = None,
+        is_runnable: Runnable | None = None,
+        timing: DispatcherTiming | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -155,7 +161,8 @@ class Dispatcher:
             change_wait = asyncio.ensure_future(self._changed.wait())
             try:
                 await asyncio.wait(
-                    {stop_wait, change_wait}, timeout=self.timing.reload_secs,
+                    {stop_wait, change_wait},
+                    timeout=self.timing.reload_secs,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             finally:
@@ -185,7 +192,8 @@ class Dispatcher:
         wanted = self._wanted(definitions)
         grace = float(self.settings.plugin_queue.shutdown_grace_secs)
         stopping = [
-            self._loops.pop(name) for name, plugin_loop in list(self._loops.items())
+            self._loops.pop(name)
+            for name, plugin_loop in list(self._loops.items())
             if wanted.get(name) != plugin_loop.definition
         ]
         if stopping:
@@ -201,8 +209,12 @@ class Dispatcher:
             log.error("plugin %s cannot start: %s", definition.label, exc)
             return
         plugin_loop = PluginLoop(
-            definition, sink, self.queue, clock=self.clock,
-            max_attempts=self.settings.plugin_max_attempts, timing=self.timing,
+            definition,
+            sink,
+            self.queue,
+            clock=self.clock,
+            max_attempts=self.settings.plugin_max_attempts,
+            timing=self.timing,
         )
         self._loops[definition.name] = plugin_loop
         plugin_loop.start()
@@ -215,7 +227,8 @@ class Dispatcher:
 
     async def _recover(self) -> None:
         jobs = await asyncio.to_thread(
-            self.queue.recover_interrupted, now=self.clock.time(),
+            self.queue.recover_interrupted,
+            now=self.clock.time(),
             max_attempts=self.settings.plugin_max_attempts,
         )
         if jobs:
@@ -237,7 +250,8 @@ class Dispatcher:
     async def sweep(self) -> None:
         """One pass: expire leases (cancel hung calls) and report stalled plugins."""
         expired = await asyncio.to_thread(
-            self.queue.expire_leases, now=self.clock.time(),
+            self.queue.expire_leases,
+            now=self.clock.time(),
             max_attempts=self.settings.plugin_max_attempts,
         )
         by_plugin: dict[str, set[int]] = {}
@@ -255,7 +269,9 @@ class Dispatcher:
         for job in jobs:
             if job.status == "dead":
                 recorder = OutcomeRecorder(
-                    queue=self.queue, label=job.label, max_attempts=self.settings.plugin_max_attempts
+                    queue=self.queue,
+                    label=job.label,
+                    max_attempts=self.settings.plugin_max_attempts,
                 )
                 await asyncio.to_thread(
                     recorder.log_dead, job, reason=job.last_error or "", permanent=False
@@ -269,7 +285,9 @@ class Dispatcher:
             if plugin_loop.stall_reported or idle <= window or plugin_loop.circuit.is_open:
                 continue
             due = await asyncio.to_thread(
-                self.queue.count_due, plugin_loop.name, now=self.clock.time(),
+                self.queue.count_due,
+                plugin_loop.name,
+                now=self.clock.time(),
                 ordering=plugin_loop.definition.ordering,
             )
             if due > 0:

@@ -21,28 +21,58 @@ def quoted(message: str) -> str:
 
 
 def delivery_failed(
-    label: str, *, job: int, event: int, aggregate: str, version: int, attempt: int, max_attempts: int,
-    retry_in: float, error: str,
+    label: str,
+    *,
+    job: int,
+    event: int,
+    aggregate: str,
+    version: int,
+    attempt: int,
+    max_attempts: int,
+    retry_in: float,
+    error: str,
 ) -> None:
     """WARN for a retryable failure that leaves the job pending."""
     log.warning(
         "plugin delivery failed plugin=%s job=%d event=%d aggregate=%s version=%d attempt=%d/%d"
         " retry_in=%ss error=%s",
-        quoted(label), job, event, aggregate, version, attempt, max_attempts,
-        seconds_text(retry_in), quoted(error),
+        quoted(label),
+        job,
+        event,
+        aggregate,
+        version,
+        attempt,
+        max_attempts,
+        seconds_text(retry_in),
+        quoted(error),
     )
 
 
 def job_dead(
-    label: str, *, job: int, event: int, aggregate: str, version: int, attempts: int, permanent: bool,
-    held_back: int, reason: str,
+    label: str,
+    *,
+    job: int,
+    event: int,
+    aggregate: str,
+    version: int,
+    attempts: int,
+    permanent: bool,
+    held_back: int,
+    reason: str,
 ) -> None:
     """ERROR for a job that became dead."""
     log.error(
         "plugin job dead plugin=%s job=%d event=%d aggregate=%s version=%d attempts=%d"
         " permanent=%s held_back=%d reason=%s",
-        quoted(label), job, event, aggregate, version, attempts, "true" if permanent else "false",
-        held_back, quoted(reason),
+        quoted(label),
+        job,
+        event,
+        aggregate,
+        version,
+        attempts,
+        "true" if permanent else "false",
+        held_back,
+        quoted(reason),
     )
 
 
@@ -50,7 +80,9 @@ def circuit_opened(label: str, *, consecutive_failures: int, error: str) -> None
     """WARN when the circuit opens."""
     log.warning(
         "plugin circuit opened plugin=%s consecutive_failures=%d error=%s",
-        quoted(label), consecutive_failures, quoted(error),
+        quoted(label),
+        consecutive_failures,
+        quoted(error),
     )
 
 

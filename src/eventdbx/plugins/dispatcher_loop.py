@@ -79,8 +79,14 @@ class PluginLoop:
     """Delivers one plugin's jobs until stopped."""
 
     def __init__(
-        self, definition: PluginDefinition, sink: Sink, queue: PluginQueue, *, clock: Clock,
-        max_attempts: int, timing: DispatcherTiming,
+        self,
+        definition: PluginDefinition,
+        sink: Sink,
+        queue: PluginQueue,
+        *,
+        clock: Clock,
+        max_attempts: int,
+        timing: DispatcherTiming,
     ) -> None:
         self.definition = definition
         self.sink = sink
@@ -89,7 +95,9 @@ class PluginLoop:
         self.timing = timing
         self.name = definition.name
         self.circuit = CircuitBreaker(definition.label, clock)
-        self.recorder = OutcomeRecorder(queue=queue, label=definition.label, max_attempts=max_attempts)
+        self.recorder = OutcomeRecorder(
+            queue=queue, label=definition.label, max_attempts=max_attempts
+        )
         self.lease = lease_secs(definition, timing.lease_margin_secs)
         self.in_flight: dict[int, _InFlight] = {}
         self.last_finished = clock.monotonic()
@@ -182,11 +190,15 @@ class PluginLoop:
             log.exception("reading the circuit of plugin %s failed", self.definition.label)
             return
         if state is not None and state.circuit == "open":
-            self.circuit.restore(CircuitSnapshot(
-                circuit=state.circuit, consecutive_failures=state.consecutive_failures,
-                opened_at=state.circuit_opened_at, next_probe_at=state.next_probe_at,
-                probe_failures=state.probe_failures,
-            ))
+            self.circuit.restore(
+                CircuitSnapshot(
+                    circuit=state.circuit,
+                    consecutive_failures=state.consecutive_failures,
+                    opened_at=state.circuit_opened_at,
+                    next_probe_at=state.next_probe_at,
+                    probe_failures=state.probe_failures,
+                )
+            )
 
     async def _turn(self, *, claim: bool) -> bool:
         """Record finished attempts and claim into the free slots, in one thread hop.
@@ -230,35 +242,52 @@ class PluginLoop:
             self.circuit.record_success()
             return _Write(finished=finished)
         verdict = decide(
-            attempts=flight.job.attempts, error=error, max_attempts=self.recorder.max_attempts,
+            attempts=flight.job.attempts,
+            error=error,
+            max_attempts=self.recorder.max_attempts,
             probe=flight.probe,
         )
         if verdict.kind is VerdictKind.PROBE_FAILED:
             self.circuit.record_probe_failure(error.message, retry_after=error.retry_after)
-            return _Write(finished=finished, verdict=verdict, probe_retry_at=self.circuit.next_probe_at)
+            return _Write(
+                finished=finished, verdict=verdict, probe_retry_at=self.circuit.next_probe_at
+            )
         if flight.probe:  # the endpoint answered: the outage is over, whatever this job's own fate
             self.circuit.record_success()
         else:
             self.circuit.record_failure(
-                error.message, endpoint=error.endpoint_failure, retry_after=circuit_wait(verdict, error)
+                error.message,
+                endpoint=error.endpoint_failure,
+                retry_after=circuit_wait(verdict, error),
             )
         return _Write(finished=finished, verdict=verdict)
 
     def _io(
-        self, writes: list[_Write], persist: CircuitSnapshot | None, mode: str | None, free: int,
+        self,
+        writes: list[_Write],
+        persist: CircuitSnapshot | None,
+        mode: str | None,
+        free: int,
         now: float,
     ) -> list[Job]:
         """Worker thread: write outcomes, persist the circuit, claim. Never raises for one bad write."""
         self._write_outcomes(writes, now)
         if persist is not None:
             self.queue.set_circuit(
-                self.name, circuit=persist.circuit, consecutive_failures=persist.consecutive_failures,
-                opened_at=persist.opened_at, next_probe_at=persist.next_probe_at,
+                self.name,
+                circuit=persist.circuit,
+                consecutive_failures=persist.consecutive_failures,
+                opened_at=persist.opened_at,
+                next_probe_at=persist.next_probe_at,
                 probe_failures=persist.probe_failures,
             )
         if mode == "claim":
             return self.queue.claim(
-                self.name, now=now, limit=free, lease_secs=self.lease, ordering=self.definition.ordering
+                self.name,
+                now=now,
+                limit=free,
+                lease_secs=self.lease,
+                ordering=self.definition.ordering,
             )
         if mode == "probe":
             probe = self.queue.claim_probe(
@@ -280,11 +309,17 @@ class PluginLoop:
             assert error is not None
             try:
                 self.recorder.failed(
-                    flight.job, write.verdict, error, started_at=flight.started_at, now=now,
+                    flight.job,
+                    write.verdict,
+                    error,
+                    started_at=flight.started_at,
+                    now=now,
                     probe_retry_at=write.probe_retry_at,
                 )
             except Exception:
-                log.exception("recording a failed attempt for plugin %s failed", self.definition.label)
+                log.exception(
+                    "recording a failed attempt for plugin %s failed", self.definition.label
+                )
 
     async def _wait_timeout(self, claimed_all: bool) -> float:
         poll = self.timing.poll_secs
@@ -329,7 +364,9 @@ class PluginLoop:
             done = _Finished(flight=flight, finished_at=self.clock.time(), error=exc)
         except Exception as exc:  # a sink bug: retryable, never endpoint-level
             detail = f"{self.definition.kind} plugin delivery failed: {type(exc).__name__}: {exc}"
-            done = _Finished(flight=flight, finished_at=self.clock.time(), error=DeliveryError(detail))
+            done = _Finished(
+                flight=flight, finished_at=self.clock.time(), error=DeliveryError(detail)
+            )
         else:
             done = _Finished(flight=flight, finished_at=self.clock.time(), status=status)
         self._finished.append(done)

@@ -37,7 +37,11 @@ class Verdict:
 
 
 def decide(
-    *, attempts: int, error: DeliveryError, max_attempts: int, probe: bool,
+    *,
+    attempts: int,
+    error: DeliveryError,
+    max_attempts: int,
+    probe: bool,
 ) -> Verdict:
     """Pure: the verdict for a failure at `attempts` (already counting this attempt)."""
     if not error.retryable:
@@ -69,7 +73,9 @@ class OutcomeRecorder:
     label: str
     max_attempts: int
 
-    def delivered(self, job: Job, *, started_at: float, now: float, http_status: int | None) -> bool:
+    def delivered(
+        self, job: Job, *, started_at: float, now: float, http_status: int | None
+    ) -> bool:
         """Mark done/delivered; False if the claim was lost (lease expired meanwhile)."""
         return self.queue.mark_delivered(
             job.id, _token(job), started_at=started_at, now=now, http_status=http_status
@@ -79,39 +85,67 @@ class OutcomeRecorder:
         """Mark several jobs done in one transaction when the queue offers it, else one by one."""
         batch = getattr(self.queue, "mark_delivered_many", None)
         if batch is not None and len(items) > 1:
-            batch([(job.id, _token(job), started, status) for job, started, status in items], now=now)
+            batch(
+                [(job.id, _token(job), started, status) for job, started, status in items], now=now
+            )
             return
         for job, started, status in items:
             self.delivered(job, started_at=started, now=now, http_status=status)
 
     def failed(
-        self, job: Job, verdict: Verdict, error: DeliveryError, *, started_at: float, now: float,
+        self,
+        job: Job,
+        verdict: Verdict,
+        error: DeliveryError,
+        *,
+        started_at: float,
+        now: float,
         probe_retry_at: float | None = None,
     ) -> bool:
         """Record a failed attempt per its verdict and write the WARN/ERROR line."""
         token, message, status = _token(job), error.message, error.http_status
         if verdict.kind is VerdictKind.PROBE_FAILED:
             return self.queue.mark_probe_failed(
-                job.id, token, started_at=started_at, now=now, error=message,
-                next_retry_at=probe_retry_at if probe_retry_at is not None else now, http_status=status,
+                job.id,
+                token,
+                started_at=started_at,
+                now=now,
+                error=message,
+                next_retry_at=probe_retry_at if probe_retry_at is not None else now,
+                http_status=status,
             )
         if verdict.kind is VerdictKind.RETRY:
             wait = verdict.wait if verdict.wait is not None else 0.0
             ok = self.queue.mark_retry(
-                job.id, token, started_at=started_at, now=now, error=message,
-                next_retry_at=now + wait, http_status=status,
+                job.id,
+                token,
+                started_at=started_at,
+                now=now,
+                error=message,
+                next_retry_at=now + wait,
+                http_status=status,
             )
             if ok:
                 dispatcher_log.delivery_failed(
-                    self.label, job=job.id, event=job.event_id, aggregate=aggregate_text(job),
-                    version=job.version, attempt=job.attempts,
-                    max_attempts=effective_max_attempts(self.max_attempts), retry_in=wait,
+                    self.label,
+                    job=job.id,
+                    event=job.event_id,
+                    aggregate=aggregate_text(job),
+                    version=job.version,
+                    attempt=job.attempts,
+                    max_attempts=effective_max_attempts(self.max_attempts),
+                    retry_in=wait,
                     error=message,
                 )
             return ok
         ok = self.queue.mark_dead(
-            job.id, token, started_at=started_at, now=now, error=message,
-            permanent=verdict.permanent, http_status=status,
+            job.id,
+            token,
+            started_at=started_at,
+            now=now,
+            error=message,
+            permanent=verdict.permanent,
+            http_status=status,
         )
         if ok:
             self.log_dead(job, reason=message, permanent=verdict.permanent)
@@ -120,9 +154,15 @@ class OutcomeRecorder:
     def log_dead(self, job: Job, *, reason: str, permanent: bool) -> None:
         """The ERROR line for a job that went dead (reads how many jobs it holds back)."""
         dispatcher_log.job_dead(
-            self.label, job=job.id, event=job.event_id, aggregate=aggregate_text(job),
-            version=job.version, attempts=job.attempts, permanent=permanent,
-            held_back=self.queue.held_back_count(job.id), reason=reason,
+            self.label,
+            job=job.id,
+            event=job.event_id,
+            aggregate=aggregate_text(job),
+            version=job.version,
+            attempts=job.attempts,
+            permanent=permanent,
+            held_back=self.queue.held_back_count(job.id),
+            reason=reason,
         )
 
     def released(self, job: Job, *, started_at: float, now: float) -> bool:

@@ -36,9 +36,15 @@ class DeliveryJob:
     def from_job(cls, job: Job) -> DeliveryJob:
         """The delivery for a claimed job (`attempts` already counts this attempt)."""
         return cls(
-            job_id=job.id, event_id=job.event_id, attempt=max(job.attempts, 1), replay=job.replay,
-            body=job.envelope.encode("utf-8"), aggregate_type=job.aggregate_type,
-            aggregate_id=job.aggregate_id, event_type=job.event_type, version=job.version,
+            job_id=job.id,
+            event_id=job.event_id,
+            attempt=max(job.attempts, 1),
+            replay=job.replay,
+            body=job.envelope.encode("utf-8"),
+            aggregate_type=job.aggregate_type,
+            aggregate_id=job.aggregate_id,
+            event_type=job.event_type,
+            version=job.version,
             event_created_at=job.event_created_at,
         )
 

@@ -18,9 +18,15 @@ ENVELOPE = (
 
 def make_job(job_id: int = 7, *, attempt: int = 1, body: str = ENVELOPE) -> DeliveryJob:
     return DeliveryJob(
-        job_id=job_id, event_id=108172778397499392, attempt=attempt, replay=False,
-        body=body.encode(), aggregate_type="order", aggregate_id="order-1",
-        event_type="order_created", version=1,
+        job_id=job_id,
+        event_id=108172778397499392,
+        attempt=attempt,
+        replay=False,
+        body=body.encode(),
+        aggregate_type="order",
+        aggregate_id="order-1",
+        event_type="order_created",
+        version=1,
     )
 
 

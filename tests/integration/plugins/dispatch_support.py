@@ -24,10 +24,18 @@ _event_ids = itertools.count(108172778397499392)
 def envelope(aggregate_id: str, version: int, event_id: int) -> str:
     """An event-only wire envelope."""
     event = {
-        "aggregate_id": aggregate_id, "aggregate_type": "order", "event_type": "order_created",
-        "hash": "h", "merkle_root": "h",
-        "metadata": {"created_at": "2025-10-26T12:00:00.123456Z", "event_id": str(event_id), "issued_by": None},
-        "payload": {"n": version}, "version": version,
+        "aggregate_id": aggregate_id,
+        "aggregate_type": "order",
+        "event_type": "order_created",
+        "hash": "h",
+        "merkle_root": "h",
+        "metadata": {
+            "created_at": "2025-10-26T12:00:00.123456Z",
+            "event_id": str(event_id),
+            "issued_by": None,
+        },
+        "payload": {"n": version},
+        "version": version,
     }
     return orjson.dumps({"event": event}, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -74,12 +82,19 @@ class Env:
         new = []
         for aggregate_id, version in aggregates:
             event_id = next(_event_ids)
-            new.append(NewJob(
-                plugin_name=plugin.name, label=plugin.label, aggregate_type="order",
-                aggregate_id=aggregate_id, event_type="order_created", event_id=event_id,
-                version=version, event_created_at="2025-10-26T12:00:00.123456Z",
-                envelope=envelope(aggregate_id, version, event_id),
-            ))
+            new.append(
+                NewJob(
+                    plugin_name=plugin.name,
+                    label=plugin.label,
+                    aggregate_type="order",
+                    aggregate_id=aggregate_id,
+                    event_type="order_created",
+                    event_id=event_id,
+                    version=version,
+                    event_created_at="2025-10-26T12:00:00.123456Z",
+                    envelope=envelope(aggregate_id, version, event_id),
+                )
+            )
         with self.queue.transaction() as tx:
             return tx.insert_jobs(new, now=self.clock.time())
 
@@ -93,16 +108,23 @@ class Env:
         self.definitions.items = list(definitions)
         if settings:
             queue_settings = dataclasses.replace(
-                self.settings.plugin_queue, **{k: v for k, v in settings.items() if k != "plugin_max_attempts"}
+                self.settings.plugin_queue,
+                **{k: v for k, v in settings.items() if k != "plugin_max_attempts"},
             )
-            top = {"plugin_max_attempts": settings["plugin_max_attempts"]} if "plugin_max_attempts" in settings else {}
+            top = (
+                {"plugin_max_attempts": settings["plugin_max_attempts"]}
+                if "plugin_max_attempts" in settings
+                else {}
+            )
             self.settings = dataclasses.replace(self.settings, plugin_queue=queue_settings, **top)
         timing = DispatcherTiming(poll_secs=0.05, sweep_secs=3600, reload_secs=0.05)
         self.dispatcher = Dispatcher(
             self.settings, self.queue, self.definitions, clock=self.clock, timing=timing
         )
         self._task = asyncio.create_task(self.dispatcher.run(self._stop))
-        await wait_for(lambda: len(self.dispatcher.active_plugins()) == len(definitions), what="loops")  # type: ignore[union-attr]
+        await wait_for(
+            lambda: len(self.dispatcher.active_plugins()) == len(definitions), what="loops"
+        )  # type: ignore[union-attr]
         return self.dispatcher
 
     async def stop(self) -> None:
@@ -119,10 +141,15 @@ class Env:
         self.dispatcher.wake()
 
     async def until_status(self, job_id: int, status: JobStatus, *, timeout: float = 5.0) -> Job:
-        await wait_for(lambda: self.job(job_id).status == status, timeout=timeout,
-                       what=f"job {job_id} {status}")
+        await wait_for(
+            lambda: self.job(job_id).status == status,
+            timeout=timeout,
+            what=f"job {job_id} {status}",
+        )
         return self.job(job_id)
 
-    async def until(self, job_id: int, predicate: Any, *, timeout: float = 5.0, what: str = "job state") -> Job:
+    async def until(
+        self, job_id: int, predicate: Any, *, timeout: float = 5.0, what: str = "job state"
+    ) -> Job:
         await wait_for(lambda: predicate(self.job(job_id)), timeout=timeout, what=what)
         return self.job(job_id)

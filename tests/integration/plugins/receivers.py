@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 
-async def wait_for(predicate: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition") -> None:
+async def wait_for(
+    predicate: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition"
+) -> None:
     """Poll `predicate` until true or fail after `timeout` (no fixed sleeps)."""
     deadline = time.monotonic() + timeout
     while not predicate():

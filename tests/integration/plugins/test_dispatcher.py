@@ -24,7 +24,9 @@ def outcomes(env: Env, job_id: int) -> list[str]:
     return [h.outcome.value for h in detail.history]
 
 
-async def test_delivers_pending_jobs_with_identity_headers(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_delivers_pending_jobs_with_identity_headers(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     hook = http_plugin(http_receiver.url)
     ids = env.add_jobs(hook, ("a", 1), ("a", 2), ("b", 1))
     await env.start(hook)
@@ -32,7 +34,10 @@ async def test_delivers_pending_jobs_with_identity_headers(env: Env, http_receiv
         job = await env.until_status(job_id, JobStatus.DONE)
         assert job.attempts == 1
     posts = http_receiver.posts
-    assert [p.headers["X-EventDBX-Job-Id"] for p in posts if p.body.find(b'"a"') > 0] == [str(ids[0]), str(ids[1])]
+    assert [p.headers["X-EventDBX-Job-Id"] for p in posts if p.body.find(b'"a"') > 0] == [
+        str(ids[0]),
+        str(ids[1]),
+    ]
     first = next(p for p in posts if p.headers["X-EventDBX-Job-Id"] == str(ids[0]))
     assert first.headers["Idempotency-Key"] == str(ids[0])
     assert first.headers["X-EventDBX-Attempt"] == "1"
@@ -76,7 +81,9 @@ async def test_retry_with_backoff_then_delivered(
     ) in caplog.messages
 
 
-async def test_dead_after_max_attempts(env: Env, http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture) -> None:
+async def test_dead_after_max_attempts(
+    env: Env, http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="eventdbx.plugin")
     http_receiver.default = Answer(status=503)
     hook = http_plugin(http_receiver.url)
@@ -90,12 +97,15 @@ async def test_dead_after_max_attempts(env: Env, http_receiver: HttpReceiver, ca
     assert job.attempts == 3
     assert outcomes(env, job_id) == ["failed", "failed", "failed"]
     assert any(
-        m.startswith(f'plugin job dead plugin="http (hook)" job={job_id}') and "attempts=3 permanent=false held_back=0" in m
+        m.startswith(f'plugin job dead plugin="http (hook)" job={job_id}')
+        and "attempts=3 permanent=false held_back=0" in m
         for m in caplog.messages
     )
 
 
-async def test_max_attempts_zero_makes_the_first_failure_dead(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_max_attempts_zero_makes_the_first_failure_dead(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     http_receiver.default = Answer(status=500)
     hook = http_plugin(http_receiver.url)
     [job_id] = env.add_jobs(hook, ("a", 1))
@@ -104,7 +114,9 @@ async def test_max_attempts_zero_makes_the_first_failure_dead(env: Env, http_rec
     assert job.attempts == 1
 
 
-async def test_permanent_404_is_dead_at_once(env: Env, http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture) -> None:
+async def test_permanent_404_is_dead_at_once(
+    env: Env, http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="eventdbx.plugin")
     http_receiver.answer(Answer(status=404, body="no such hook"))
     hook = http_plugin(http_receiver.url)
@@ -118,7 +130,9 @@ async def test_permanent_404_is_dead_at_once(env: Env, http_receiver: HttpReceiv
     assert env.job(held).status == JobStatus.PENDING and env.job(held).attempts == 0
 
 
-async def test_429_retry_after_waits_and_opens_the_circuit(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_429_retry_after_waits_and_opens_the_circuit(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     http_receiver.answer(Answer(status=429, headers={"Retry-After": "120"}))
     hook = http_plugin(http_receiver.url)
     [job_id] = env.add_jobs(hook, ("a", 1))
@@ -169,8 +183,13 @@ async def test_circuit_opens_probes_and_closes(
     await env.start(hook)
     await wait_for(lambda: len(http_receiver.posts) == 6, what="6 attempts")
     await wait_for(lambda: circuit(env) == "open", what="open")
-    await wait_for(lambda: all(env.job(i).status == JobStatus.PENDING for i in ids), what="all pending")
-    assert any(m.startswith('plugin circuit opened plugin="http (hook)" consecutive_failures=5') for m in caplog.messages)
+    await wait_for(
+        lambda: all(env.job(i).status == JobStatus.PENDING for i in ids), what="all pending"
+    )
+    assert any(
+        m.startswith('plugin circuit opened plugin="http (hook)" consecutive_failures=5')
+        for m in caplog.messages
+    )
     # all jobs' backoff has passed, but only one probe goes out per probe slot
     env.advance(1)
     await wait_for(lambda: len(http_receiver.posts) == 7, what="first probe")
@@ -197,7 +216,11 @@ async def test_dead_job_blocks_only_its_aggregate(env: Env, http_receiver: HttpR
     poison = {"value": True}
 
     def respond(request: ReceivedRequest) -> Answer:
-        if poison["value"] and b'"aggregate_id":"a"' in request.body and b'"version":1}' in request.body:
+        if (
+            poison["value"]
+            and b'"aggregate_id":"a"' in request.body
+            and b'"version":1}' in request.body
+        ):
             return Answer(status=400, body="bad event")
         return Answer()
 
@@ -209,17 +232,27 @@ async def test_dead_job_blocks_only_its_aggregate(env: Env, http_receiver: HttpR
     for job_id in (b1, b2, b3):
         await env.until_status(job_id, JobStatus.DONE)
     assert env.job(a2).status == JobStatus.PENDING and env.job(a2).attempts == 0
-    b_order = [p.headers["X-EventDBX-Job-Id"] for p in http_receiver.posts if b'"aggregate_id":"b"' in p.body]
+    b_order = [
+        p.headers["X-EventDBX-Job-Id"]
+        for p in http_receiver.posts
+        if b'"aggregate_id":"b"' in p.body
+    ]
     assert b_order == [str(b1), str(b2), str(b3)]
     poison["value"] = False
     env.queue.retry_dead(now=env.clock.time(), job_id=a1)
     env.advance(0)
     await env.until_status(a2, JobStatus.DONE)
-    a_order = [p.headers["X-EventDBX-Job-Id"] for p in http_receiver.posts if b'"aggregate_id":"a"' in p.body]
+    a_order = [
+        p.headers["X-EventDBX-Job-Id"]
+        for p in http_receiver.posts
+        if b'"aggregate_id":"a"' in p.body
+    ]
     assert a_order == [str(a1), str(a1), str(a2)]
 
 
-async def test_graceful_shutdown_releases_in_flight_jobs(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_graceful_shutdown_releases_in_flight_jobs(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     http_receiver.default = Answer(hang=True)
     hook = http_plugin(http_receiver.url, timeout_secs=30)
     ids = env.add_jobs(hook, ("a", 1), ("b", 1))
@@ -258,14 +291,18 @@ async def test_lease_expiry_cancels_the_hung_call(
     await wait_for(lambda: http_receiver.in_flight == 1, what="hung request")
     env.clock.advance(61)
     await dispatcher.sweep()
-    assert f'plugin job lease expired plugin="http (hook)" job={job_id} attempt=1' in caplog.messages
+    assert (
+        f'plugin job lease expired plugin="http (hook)" job={job_id} attempt=1' in caplog.messages
+    )
     job = await env.until_status(job_id, JobStatus.DONE)  # claimed again at once
     assert job.attempts == 2
     await wait_for(lambda: http_receiver.in_flight == 0, what="the hung call cancelled")
     assert outcomes(env, job_id) == ["interrupted", "delivered"]
 
 
-async def test_plugins_json_changes_start_and_stop_loops(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_plugins_json_changes_start_and_stop_loops(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     hook = http_plugin(http_receiver.url)
     dispatcher = await env.start(hook)
     other = http_plugin(http_receiver.url, name="other")
@@ -274,5 +311,7 @@ async def test_plugins_json_changes_start_and_stop_loops(env: Env, http_receiver
     [job_id] = env.add_jobs(other, ("a", 1))
     dispatcher.wake()
     await env.until_status(job_id, JobStatus.DONE)
-    env.definitions.items = [other.__class__(**{**{f: getattr(other, f) for f in other.__slots__}, "enabled": False})]
+    env.definitions.items = [
+        other.__class__(**{**{f: getattr(other, f) for f in other.__slots__}, "enabled": False})
+    ]
     await wait_for(lambda: dispatcher.active_plugins() == [], what="both stopped")

@@ -30,7 +30,9 @@ async def test_tcp_plugin_delivers_and_reject_is_dead(env: Env, tcp_receiver: Tc
 
 async def test_log_plugin_writes_lines(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="eventdbx.plugin.log")
-    audit = PluginDefinition(name="audit", config=LogConfig(level="info", template="{aggregate}/{id} v{version}"))
+    audit = PluginDefinition(
+        name="audit", config=LogConfig(level="info", template="{aggregate}/{id} v{version}")
+    )
     [job_id] = env.add_jobs(audit, ("a", 1))
     await env.start(audit)
     await env.until_status(job_id, JobStatus.DONE)
@@ -49,7 +51,9 @@ async def test_at_most_concurrency_in_flight(env: Env, http_receiver: HttpReceiv
     assert env.queue.counts("hook").processing == 2
 
 
-async def test_only_enabled_emitting_plugins_get_loops(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_only_enabled_emitting_plugins_get_loops(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     on = http_plugin(http_receiver.url, name="on")
     off = http_plugin(http_receiver.url, name="off", enabled=False)
     quiet = http_plugin(http_receiver.url, name="quiet", emit_events=False)
@@ -60,14 +64,24 @@ async def test_only_enabled_emitting_plugins_get_loops(env: Env, http_receiver: 
     assert dispatcher.active_plugins() == ["on"]
 
 
-async def test_open_circuit_without_due_jobs_does_not_spin(env: Env, http_receiver: HttpReceiver) -> None:
+async def test_open_circuit_without_due_jobs_does_not_spin(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
     hook = http_plugin(http_receiver.url)
     [job_id] = env.add_jobs(hook, ("a", 1))
     [job] = env.queue.claim("hook", now=T0, limit=1, lease_secs=35, ordering=Ordering.AGGREGATE)
     assert job.claim_token is not None
-    env.queue.mark_retry(job_id, job.claim_token, started_at=T0, now=T0, error="down", next_retry_at=T0 + 100)
-    env.queue.set_circuit("hook", circuit="open", consecutive_failures=5, opened_at=T0 - 10,
-                          next_probe_at=T0 - 1, probe_failures=2)
+    env.queue.mark_retry(
+        job_id, job.claim_token, started_at=T0, now=T0, error="down", next_retry_at=T0 + 100
+    )
+    env.queue.set_circuit(
+        "hook",
+        circuit="open",
+        consecutive_failures=5,
+        opened_at=T0 - 10,
+        next_probe_at=T0 - 1,
+        probe_failures=2,
+    )
     calls = {"n": 0}
     original = env.queue.claim_probe
 
@@ -77,7 +91,9 @@ async def test_open_circuit_without_due_jobs_does_not_spin(env: Env, http_receiv
 
     env.queue.claim_probe = counting  # type: ignore[method-assign]
     await env.start(hook)
-    await asyncio.sleep(0.3)  # bounded: poll is 0.05 s in tests, so a handful of probe attempts at most
+    await asyncio.sleep(
+        0.3
+    )  # bounded: poll is 0.05 s in tests, so a handful of probe attempts at most
     assert 1 <= calls["n"] <= 12
     env.advance(100)
     await env.until_status(job_id, JobStatus.DONE)

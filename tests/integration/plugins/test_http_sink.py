@@ -24,9 +24,15 @@ EVENT_ONLY = (
 
 def job(*, job_id: int = 108172778565271552, attempt: int = 1, replay: bool = False) -> DeliveryJob:
     return DeliveryJob(
-        job_id=job_id, event_id=108172778397499392, attempt=attempt, replay=replay,
-        body=EVENT_ONLY.encode(), aggregate_type="order", aggregate_id="order-1",
-        event_type="order_created", version=1,
+        job_id=job_id,
+        event_id=108172778397499392,
+        attempt=attempt,
+        replay=replay,
+        body=EVENT_ONLY.encode(),
+        aggregate_type="order",
+        aggregate_id="order-1",
+        event_type="order_created",
+        version=1,
     )
 
 
@@ -66,7 +72,8 @@ async def test_configured_user_agent_wins(http_receiver: HttpReceiver) -> None:
 
 async def test_standard_webhooks_signature_vector(http_receiver: HttpReceiver) -> None:
     sink = HttpSink(
-        endpoint=http_receiver.url, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        endpoint=http_receiver.url,
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         clock=FakeClock(now=1761480001.4),
     )
     try:
@@ -102,14 +109,18 @@ def test_normalize_endpoint(endpoint: str, https: bool, url: str) -> None:
     assert normalize_endpoint(endpoint, https=https) == url
 
 
-@pytest.mark.parametrize("endpoint", ["", "   ", "http://", "http://exa mple.com", "http://host:99999/", "ftp://x"])
+@pytest.mark.parametrize(
+    "endpoint", ["", "   ", "http://", "http://exa mple.com", "http://host:99999/", "ftp://x"]
+)
 def test_invalid_endpoint(endpoint: str) -> None:
     with pytest.raises(PluginError) as info:
         normalize_endpoint(endpoint)
     assert info.value.message == f"invalid endpoint '{endpoint}'"
 
 
-@pytest.mark.parametrize("key", ["Idempotency-Key", "x-eventdbx-attempt", "Webhook-Signature", "X-EventDBX-Replay"])
+@pytest.mark.parametrize(
+    "key", ["Idempotency-Key", "x-eventdbx-attempt", "Webhook-Signature", "X-EventDBX-Replay"]
+)
 def test_reserved_headers_are_refused(key: str) -> None:
     with pytest.raises(PluginError) as info:
         check_headers({key: "x"})
@@ -118,8 +129,14 @@ def test_reserved_headers_are_refused(key: str) -> None:
 
 
 def test_failure_text() -> None:
-    assert failure_text(500, "Internal Server Error", b"") == "http plugin request failed (500 Internal Server Error)"
-    assert failure_text(404, "Not Found", b"  gone \n") == "http plugin request failed (404 Not Found): gone"
+    assert (
+        failure_text(500, "Internal Server Error", b"")
+        == "http plugin request failed (500 Internal Server Error)"
+    )
+    assert (
+        failure_text(404, "Not Found", b"  gone \n")
+        == "http plugin request failed (404 Not Found): gone"
+    )
     long = failure_text(500, "Internal Server Error", b"x" * 300)
     assert long == "http plugin request failed (500 Internal Server Error): " + "x" * 256 + "…"
     assert failure_text(500, "Internal Server Error", b"y" * 256).endswith("y" * 256)
@@ -128,10 +145,22 @@ def test_failure_text() -> None:
 
 @pytest.mark.parametrize(
     ("status", "retryable", "endpoint"),
-    [(408, True, True), (429, True, True), (500, True, True), (503, True, True), (400, False, False),
-     (401, False, False), (404, False, False), (409, False, False), (302, False, False), (301, False, False)],
+    [
+        (408, True, True),
+        (429, True, True),
+        (500, True, True),
+        (503, True, True),
+        (400, False, False),
+        (401, False, False),
+        (404, False, False),
+        (409, False, False),
+        (302, False, False),
+        (301, False, False),
+    ],
 )
-async def test_classification(http_receiver: HttpReceiver, status: int, retryable: bool, endpoint: bool) -> None:
+async def test_classification(
+    http_receiver: HttpReceiver, status: int, retryable: bool, endpoint: bool
+) -> None:
     headers = {"Location": http_receiver.url + "/elsewhere"} if 300 <= status < 400 else {}
     http_receiver.answer(Answer(status=status, headers=headers))
     sink = HttpSink(endpoint=http_receiver.url)
@@ -139,7 +168,11 @@ async def test_classification(http_receiver: HttpReceiver, status: int, retryabl
         error = await deliver_error(sink)
     finally:
         await sink.aclose()
-    assert (error.retryable, error.endpoint_failure, error.http_status) == (retryable, endpoint, status)
+    assert (error.retryable, error.endpoint_failure, error.http_status) == (
+        retryable,
+        endpoint,
+        status,
+    )
     assert len(http_receiver.requests) == 1  # redirects are not followed
 
 
@@ -193,7 +226,10 @@ async def test_ready_statuses(http_receiver: HttpReceiver, status: int) -> None:
         await sink.aclose()
 
 
-@pytest.mark.parametrize(("status", "text"), [(404, "404 Not Found"), (500, "500 Internal Server Error"), (302, "302 Found")])
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [(404, "404 Not Found"), (500, "500 Internal Server Error"), (302, "302 Found")],
+)
 async def test_not_ready(http_receiver: HttpReceiver, status: int, text: str) -> None:
     http_receiver.head_status = status
     sink = HttpSink(endpoint=http_receiver.url)

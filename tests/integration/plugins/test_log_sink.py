@@ -21,12 +21,21 @@ C = '{"aggregate":"order","events":{},"hidden":false}'
 
 def job(envelope: str) -> DeliveryJob:
     return DeliveryJob(
-        job_id=9, event_id=42, attempt=1, replay=False, body=envelope.encode(), aggregate_type="order",
-        aggregate_id="order-1", event_type="order_created", version=5,
+        job_id=9,
+        event_id=42,
+        attempt=1,
+        replay=False,
+        body=envelope.encode(),
+        aggregate_type="order",
+        aggregate_id="order-1",
+        event_type="order_created",
+        version=5,
     )
 
 
-async def lines(caplog: pytest.LogCaptureFixture, sink: LogSink, envelope: str) -> list[tuple[int, str]]:
+async def lines(
+    caplog: pytest.LogCaptureFixture, sink: LogSink, envelope: str
+) -> list[tuple[int, str]]:
     caplog.set_level(1, logger="eventdbx.plugin.log")
     caplog.clear()
     await sink.deliver(job(envelope))
@@ -36,14 +45,19 @@ async def lines(caplog: pytest.LogCaptureFixture, sink: LogSink, envelope: str) 
 async def test_one_line_per_part(caplog: pytest.LogCaptureFixture) -> None:
     got = await lines(caplog, LogSink(level="INFO"), f'{{"event":{E},"schema":{C},"state":{S}}}')
     assert got == [
-        (logging.INFO, 'aggregate=order id=order-1 event=order_created payload={"status":"created","total":1.50}'),
+        (
+            logging.INFO,
+            'aggregate=order id=order-1 event=order_created payload={"status":"created","total":1.50}',
+        ),
         (logging.INFO, 'aggregate=order id=order-1 state={"status":"created","total":"1.50"}'),
         (logging.INFO, f"schema=order payload={C}"),
     ]
 
 
 async def test_template_replaces_the_event_line(caplog: pytest.LogCaptureFixture) -> None:
-    sink = LogSink(level="warn", template="[{aggregate}/{id}] {event} v{version} #{event_id} {unknown}")
+    sink = LogSink(
+        level="warn", template="[{aggregate}/{id}] {event} v{version} #{event_id} {unknown}"
+    )
     got = await lines(caplog, sink, f'{{"event":{E}}}')
     assert got == [(logging.WARNING, "[order/order-1] order_created v5 #42 {unknown}")]
 
@@ -57,7 +71,9 @@ async def test_state_only_and_extensions_only(caplog: pytest.LogCaptureFixture) 
     assert got[-1][1] == "aggregate=order id=order-1 event=order_created payload=null"
 
 
-@pytest.mark.parametrize(("text", "level"), [("TRACE", "trace"), (" Warn ", "warn"), ("error", "error")])
+@pytest.mark.parametrize(
+    ("text", "level"), [("TRACE", "trace"), (" Warn ", "warn"), ("error", "error")]
+)
 def test_levels_are_case_insensitive(text: str, level: str) -> None:
     assert parse_level(text) == level
 

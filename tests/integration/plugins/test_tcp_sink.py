@@ -15,10 +15,17 @@ from eventdbx.plugins.sinks.tcp import TcpSink, parse_reply
 
 
 def job(n: int = 1) -> DeliveryJob:
-    body = '{"event":{"aggregate_id":"a","n":' + str(n) + '}}'
+    body = '{"event":{"aggregate_id":"a","n":' + str(n) + "}}"
     return DeliveryJob(
-        job_id=n, event_id=1000 + n, attempt=1, replay=False, body=body.encode(),
-        aggregate_type="order", aggregate_id="a", event_type="created", version=n,
+        job_id=n,
+        event_id=1000 + n,
+        attempt=1,
+        replay=False,
+        body=body.encode(),
+        aggregate_type="order",
+        aggregate_id="a",
+        event_type="created",
+        version=n,
     )
 
 
@@ -65,7 +72,9 @@ async def test_ok_replies(tcp_receiver: TcpReceiver, reply: str) -> None:
         ("reject", "tcp plugin receiver rejected", False),
     ],
 )
-async def test_error_and_reject(tcp_receiver: TcpReceiver, reply: str, text: str, retryable: bool) -> None:
+async def test_error_and_reject(
+    tcp_receiver: TcpReceiver, reply: str, text: str, retryable: bool
+) -> None:
     tcp_receiver.replies.append(reply)
     sink = TcpSink(host="127.0.0.1", port=tcp_receiver.port, ack=True)
     try:
@@ -82,7 +91,10 @@ async def test_unexpected_reply_is_a_protocol_error_and_closes(tcp_receiver: Tcp
     sink = TcpSink(host="127.0.0.1", port=tcp_receiver.port, ack=True)
     try:
         error = await failure(sink)
-        assert error.message == "tcp plugin protocol error: unexpected reply '" + ("what?" + "x" * 100)[:80] + "'"
+        assert (
+            error.message
+            == "tcp plugin protocol error: unexpected reply '" + ("what?" + "x" * 100)[:80] + "'"
+        )
         assert error.retryable
         await sink.deliver(job(2))
         assert tcp_receiver.connections == 2
@@ -95,14 +107,19 @@ async def test_oversized_reply_is_a_protocol_error(tcp_receiver: TcpReceiver) ->
     sink = TcpSink(host="127.0.0.1", port=tcp_receiver.port, ack=True)
     try:
         error = await failure(sink)
-        assert error.message == "tcp plugin protocol error: unexpected reply '" + ("ok " + "y" * 77) + "'"
+        assert (
+            error.message
+            == "tcp plugin protocol error: unexpected reply '" + ("ok " + "y" * 77) + "'"
+        )
     finally:
         await sink.aclose()
 
 
 async def test_ack_timeout_resets_the_waiting_lines(tcp_receiver: TcpReceiver) -> None:
     tcp_receiver.replies.extend([None, "ok", "ok"])
-    sink = TcpSink(host="127.0.0.1", port=tcp_receiver.port, ack=True, timeout_secs=0.3, concurrency=4)
+    sink = TcpSink(
+        host="127.0.0.1", port=tcp_receiver.port, ack=True, timeout_secs=0.3, concurrency=4
+    )
     try:
         first = asyncio.create_task(sink.deliver(job(1)))
         await wait_for(lambda: len(tcp_receiver.lines) == 1, what="first line")
@@ -115,7 +132,10 @@ async def test_ack_timeout_resets_the_waiting_lines(tcp_receiver: TcpReceiver) -
         await sink.aclose()
     messages = [r.message if isinstance(r, DeliveryError) else r for r in results]
     assert messages[0] == "tcp plugin ack timed out after 0.3s"
-    assert set(messages[1:]) <= {"tcp plugin connection reset", "tcp plugin ack timed out after 0.3s"}
+    assert set(messages[1:]) <= {
+        "tcp plugin connection reset",
+        "tcp plugin ack timed out after 0.3s",
+    }
     assert isinstance(results[0], DeliveryError) and results[0].endpoint_failure
 
 
@@ -123,12 +143,20 @@ async def test_pipelining_keeps_replies_in_order(tcp_receiver: TcpReceiver) -> N
     tcp_receiver.replies.extend(["ok", "error two", "ok", "reject four"])
     sink = TcpSink(host="127.0.0.1", port=tcp_receiver.port, ack=True, concurrency=4)
     try:
-        results = await asyncio.gather(*(sink.deliver(job(n)) for n in range(1, 5)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(sink.deliver(job(n)) for n in range(1, 5)), return_exceptions=True
+        )
     finally:
         await sink.aclose()
     assert results[0] is None and results[2] is None
-    assert isinstance(results[1], DeliveryError) and results[1].message == "tcp plugin receiver error: two"
-    assert isinstance(results[3], DeliveryError) and results[3].message == "tcp plugin receiver rejected: four"
+    assert (
+        isinstance(results[1], DeliveryError)
+        and results[1].message == "tcp plugin receiver error: two"
+    )
+    assert (
+        isinstance(results[3], DeliveryError)
+        and results[3].message == "tcp plugin receiver rejected: four"
+    )
     assert tcp_receiver.connections == 1
 
 
@@ -160,7 +188,9 @@ async def test_connect_failure_text() -> None:
         await sink.check_ready()
 
 
-async def test_idle_connection_closes(tcp_receiver: TcpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_idle_connection_closes(
+    tcp_receiver: TcpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tcp_module, "IDLE_CLOSE_SECS", 0.05)
     sink = TcpSink(host="127.0.0.1", port=tcp_receiver.port, ack=True)
     try:
@@ -177,4 +207,6 @@ def test_parse_reply_table() -> None:
     assert parse_reply("okay")[1] is True
     assert parse_reply("OK")[1] is True
     error, close = parse_reply("error  spaced out ")
-    assert error is not None and error.message == "tcp plugin receiver error: spaced out" and not close
+    assert (
+        error is not None and error.message == "tcp plugin receiver error: spaced out" and not close
+    )

@@ -13,7 +13,9 @@ from eventdbx.plugins.backoff import (
 )
 
 
-@pytest.mark.parametrize(("attempts", "wait"), [(1, 1), (2, 2), (3, 4), (4, 10), (9, 10), (100, 10)])
+@pytest.mark.parametrize(
+    ("attempts", "wait"), [(1, 1), (2, 2), (3, 4), (4, 10), (9, 10), (100, 10)]
+)
 def test_backoff_table(attempts: int, wait: float) -> None:
     assert backoff_delay(attempts) == wait
 
@@ -26,13 +28,23 @@ def test_ten_attempts_wait_at_least_67_seconds() -> None:
     ("attempts", "retry_after", "wait"),
     [(1, None, 1), (1, 30, 30), (4, 3, 10), (2, 5000, 3600), (1, 0, 1), (4, float("inf"), 10)],
 )
-def test_retry_delay_takes_the_longer_wait_capped(attempts: int, retry_after: float | None, wait: float) -> None:
+def test_retry_delay_takes_the_longer_wait_capped(
+    attempts: int, retry_after: float | None, wait: float
+) -> None:
     assert retry_delay(attempts, retry_after) == wait
 
 
 @pytest.mark.parametrize(
     ("attempts", "maximum", "dead"),
-    [(1, 0, True), (1, 1, True), (1, 3, False), (2, 3, False), (3, 3, True), (9, 10, False), (10, 10, True)],
+    [
+        (1, 0, True),
+        (1, 1, True),
+        (1, 3, False),
+        (2, 3, False),
+        (3, 3, True),
+        (9, 10, False),
+        (10, 10, True),
+    ],
 )
 def test_dead_at_the_maximum(attempts: int, maximum: int, dead: bool) -> None:
     assert is_dead(attempts, maximum) is dead

@@ -17,11 +17,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def test_opens_after_five_consecutive_endpoint_failures(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_opens_after_five_consecutive_endpoint_failures(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     breaker = CircuitBreaker(LABEL, clock)
     caplog.set_level(logging.INFO, logger="eventdbx.plugin")
     for _ in range(4):
-        breaker.record_failure("http plugin request failed (500 Internal Server Error)", endpoint=True)
+        breaker.record_failure(
+            "http plugin request failed (500 Internal Server Error)", endpoint=True
+        )
     assert not breaker.is_open
     breaker.record_failure('boom "x"', endpoint=True)
     assert breaker.is_open
@@ -83,7 +87,11 @@ def test_probe_success_closes(clock: FakeClock, caplog: pytest.LogCaptureFixture
     assert breaker.record_success()
     assert not breaker.is_open
     assert breaker.snapshot() == CircuitSnapshot(
-        circuit="closed", consecutive_failures=0, opened_at=None, next_probe_at=None, probe_failures=0
+        circuit="closed",
+        consecutive_failures=0,
+        opened_at=None,
+        next_probe_at=None,
+        probe_failures=0,
     )
     assert 'plugin circuit closed plugin="http (hook)" after=3s' in caplog.messages
     assert 'plugin delivery recovered plugin="http (hook)" after_failures=6' in caplog.messages
@@ -121,8 +129,14 @@ def test_abandoned_probe_frees_the_slot(clock: FakeClock) -> None:
 
 def test_restore_an_open_circuit(clock: FakeClock) -> None:
     breaker = CircuitBreaker(LABEL, clock)
-    breaker.restore(CircuitSnapshot(
-        circuit="open", consecutive_failures=7, opened_at=clock.now - 60, next_probe_at=None, probe_failures=3
-    ))
+    breaker.restore(
+        CircuitSnapshot(
+            circuit="open",
+            consecutive_failures=7,
+            opened_at=clock.now - 60,
+            next_probe_at=None,
+            probe_failures=3,
+        )
+    )
     assert breaker.is_open
     assert breaker.probe_due()

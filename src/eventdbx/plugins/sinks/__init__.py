@@ -27,8 +27,13 @@ def _http(definition: PluginDefinition, clock: Clock | None) -> Sink:
     config = definition.config
     assert isinstance(config, HttpConfig)
     return HttpSink(
-        endpoint=config.endpoint, headers=config.headers, https=config.https, secret=config.secret,
-        timeout_secs=config.timeout_secs, concurrency=definition.concurrency, clock=clock,
+        endpoint=config.endpoint,
+        headers=config.headers,
+        https=config.https,
+        secret=config.secret,
+        timeout_secs=config.timeout_secs,
+        concurrency=definition.concurrency,
+        clock=clock,
     )
 
 
@@ -40,7 +45,10 @@ def _tcp(definition: PluginDefinition, clock: Clock | None) -> Sink:
     config = definition.config
     assert isinstance(config, TcpConfig)
     return TcpSink(
-        host=config.host, port=config.port, ack=config.ack, timeout_secs=config.timeout_secs,
+        host=config.host,
+        port=config.port,
+        ack=config.ack,
+        timeout_secs=config.timeout_secs,
         concurrency=definition.concurrency,
     )
 

@@ -22,10 +22,18 @@ from eventdbx.plugins.backoff import parse_retry_after
 from eventdbx.plugins.sink import DeliveryJob
 
 USER_AGENT = f"eventdbx/{__version__}"
-RESERVED_HEADERS = frozenset({
-    "idempotency-key", "x-eventdbx-job-id", "x-eventdbx-event-id", "x-eventdbx-attempt",
-    "x-eventdbx-replay", "webhook-id", "webhook-timestamp", "webhook-signature",
-})
+RESERVED_HEADERS = frozenset(
+    {
+        "idempotency-key",
+        "x-eventdbx-job-id",
+        "x-eventdbx-event-id",
+        "x-eventdbx-attempt",
+        "x-eventdbx-replay",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
 BODY_EXCERPT_CHARS = 256
 _BODY_READ_LIMIT = 64 * 1024
 
@@ -33,7 +41,11 @@ _BODY_READ_LIMIT = 64 * 1024
 def normalize_endpoint(endpoint: str, *, https: bool = False) -> str:
     """The URL to call: the trimmed endpoint, given a scheme if it has none; `invalid endpoint '<e>'` otherwise."""
     text = endpoint.strip()
-    url = text if text.startswith(("http://", "https://")) else ("https://" if https else "http://") + text
+    url = (
+        text
+        if text.startswith(("http://", "https://"))
+        else ("https://" if https else "http://") + text
+    )
     try:
         parts = urlsplit(url)
         has_other_scheme = url.count("://") > 1
@@ -57,7 +69,7 @@ def check_headers(headers: Mapping[str, str]) -> None:
 def signing_key(secret: str) -> bytes:
     """The HMAC key: base64 of the text after `whsec_`, else the secret's UTF-8 bytes."""
     if secret.startswith("whsec_"):
-        return base64.b64decode(secret[len("whsec_"):])
+        return base64.b64decode(secret[len("whsec_") :])
     return secret.encode("utf-8")
 
 
@@ -101,8 +113,14 @@ class HttpSink:
     """Delivers jobs as HTTP POSTs to one endpoint; one pooled aiohttp session per sink."""
 
     def __init__(
-        self, *, endpoint: str, headers: Mapping[str, str] | None = None, https: bool = False,
-        secret: str | None = None, timeout_secs: float = 5.0, concurrency: int = 8,
+        self,
+        *,
+        endpoint: str,
+        headers: Mapping[str, str] | None = None,
+        https: bool = False,
+        secret: str | None = None,
+        timeout_secs: float = 5.0,
+        concurrency: int = 8,
         clock: Clock | None = None,
     ) -> None:
         self.url = normalize_endpoint(endpoint, https=https)
@@ -128,7 +146,9 @@ class HttpSink:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=60)
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=True, skip_auto_headers=("Content-Type",),
+                connector=connector,
+                auto_decompress=True,
+                skip_auto_headers=("Content-Type",),
             )
         return self._session
 
@@ -178,8 +198,11 @@ class HttpSink:
         if resp.status in (429, 503):
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time())
         return DeliveryError(
-            failure_text(resp.status, resp.reason, body), retryable=retryable,
-            retry_after=retry_after, endpoint_failure=endpoint, http_status=resp.status,
+            failure_text(resp.status, resp.reason, body),
+            retryable=retryable,
+            retry_after=retry_after,
+            endpoint_failure=endpoint,
+            http_status=resp.status,
         )
 
     async def check_ready(self) -> None:

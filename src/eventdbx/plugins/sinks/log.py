@@ -11,7 +11,10 @@ from eventdbx.plugins.sink import DeliveryJob
 
 TRACE = 5
 LOG_LEVELS: dict[str, int] = {
-    "trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+    "trace": TRACE,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
     "error": logging.ERROR,
 }
 LOGGER_NAME = "eventdbx.plugin.log"
@@ -31,8 +34,11 @@ def parse_level(level: str) -> str:
 def render_template(template: str, job: DeliveryJob) -> str:
     """Substitute `{aggregate}`, `{id}`, `{event}`, `{version}`, `{event_id}` literally."""
     values = {
-        "{aggregate}": job.aggregate_type, "{id}": job.aggregate_id, "{event}": job.event_type,
-        "{version}": str(job.version), "{event_id}": str(job.event_id),
+        "{aggregate}": job.aggregate_type,
+        "{id}": job.aggregate_id,
+        "{event}": job.event_type,
+        "{version}": str(job.version),
+        "{event_id}": str(job.event_id),
     }
     out = template
     for key, value in values.items():
@@ -64,7 +70,9 @@ def log_lines(job: DeliveryJob, template: str | None) -> list[str]:
         )
     schema = envelope.get("schema")
     if schema is not None:
-        lines.append(f"schema={schema.get('aggregate', job.aggregate_type)} payload={_wire(schema)}")
+        lines.append(
+            f"schema={schema.get('aggregate', job.aggregate_type)} payload={_wire(schema)}"
+        )
     return lines
 
 
@@ -72,7 +80,10 @@ class LogSink:
     """Delivers by writing log lines; fails every delivery while the configured level is invalid."""
 
     def __init__(
-        self, *, level: str = "info", template: str | None = None,
+        self,
+        *,
+        level: str = "info",
+        template: str | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.level_text = level

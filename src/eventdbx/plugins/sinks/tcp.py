@@ -94,7 +94,12 @@ class TcpSink:
     """Writes one wire-JSON line per job; with `ack`, waits for `ok`/`error`/`reject` in order."""
 
     def __init__(
-        self, *, host: str, port: int, ack: bool = False, timeout_secs: float = 5.0,
+        self,
+        *,
+        host: str,
+        port: int,
+        ack: bool = False,
+        timeout_secs: float = 5.0,
         concurrency: int = 8,
     ) -> None:
         self.host, self.port, self.ack = host, int(port), ack
