@@ -167,6 +167,16 @@ def revoke(
     return record
 
 
+def purge_expired_revocations(conn: sqlite3.Connection, now: float) -> int:
+    """Delete revocation rows of tokens that have expired anyway (their records stay revoked); returns the count."""
+    from eventdbx.domain.timefmt import to_epoch_micros
+
+    rows = conn.execute("SELECT jti, expires_at FROM revocations WHERE expires_at IS NOT NULL").fetchall()
+    stale = [(jti,) for jti, expires_at in rows if to_epoch_micros(expires_at) < now * 1_000_000]
+    conn.executemany("DELETE FROM revocations WHERE jti = ?", stale)
+    return len(stale)
+
+
 def events_written(conn: sqlite3.Connection, jti: str) -> int:
     """How many events this token has written (check 9 reads this inside the write transaction)."""
     row = conn.execute("SELECT events_written FROM token_usage WHERE jti = ?", (jti,)).fetchone()

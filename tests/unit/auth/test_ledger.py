@@ -139,3 +139,14 @@ def test_plain_rows_stay_readable_after_key_is_set(conn: sqlite3.Connection) -> 
     a = _issue()
     ledger_db.insert_token(conn, a)  # type: ignore[arg-type]
     assert ledger_db.list_tokens(conn, dek=DEK) == [a]
+
+
+def test_purge_expired_revocations_keeps_records_revoked(conn: sqlite3.Connection) -> None:
+    short, forever = _issue(ttl_secs=60), _issue(ttl_secs=0)
+    for rec in (short, forever):
+        ledger_db.insert_token(conn, rec)  # type: ignore[arg-type]
+        ledger_db.revoke(conn, rec.jti, None, "t")  # type: ignore[attr-defined]
+    assert ledger_db.purge_expired_revocations(conn, NOW + 30) == 0
+    assert ledger_db.purge_expired_revocations(conn, NOW + 61) == 1
+    assert [r[0] for r in conn.execute("SELECT jti FROM revocations")] == [forever.jti]  # type: ignore[attr-defined]
+    assert ledger_db.get_token(conn, short.jti).status is TokenStatus.REVOKED  # type: ignore[attr-defined, union-attr]
