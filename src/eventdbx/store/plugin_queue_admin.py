@@ -186,7 +186,7 @@ def clear_done(write: WriteTxn, *, now: float, older_than_secs: float | None, pl
     """Delete done jobs completed more than `older_than_secs` ago (all when None)."""
     extra, args = _done_filter(now, older_than_secs, plugin)
     return _delete_batches(
-        write, f"SELECT id FROM jobs WHERE status = 'done'{extra} ORDER BY completed_at, id", args
+        write, f"SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done'{extra} ORDER BY completed_at, id", args
     )
 
 
@@ -222,7 +222,7 @@ def _cap_done(write: WriteTxn, keep: int) -> int:
             if excess <= 0:
                 return total
             ids = [int(r[0]) for r in conn.execute(
-                "SELECT id FROM jobs WHERE status = 'done' ORDER BY completed_at, id LIMIT ?",
+                "SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done' ORDER BY completed_at, id LIMIT ?",
                 (min(excess, BATCH),),
             )]
             jobs.delete_jobs(conn, ids)
@@ -234,7 +234,7 @@ def prune(write: WriteTxn, policy: PrunePolicy, *, now: float) -> PruneResult:
     expired = capped = dead = 0
     if policy.done_ttl_secs > 0:
         expired = _delete_batches(
-            write, "SELECT id FROM jobs WHERE status = 'done' AND completed_at < ? ORDER BY completed_at, id",
+            write, "SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done' AND completed_at < ? ORDER BY completed_at, id",
             [ms(now - policy.done_ttl_secs)],
         )
     if policy.max_done_jobs is not None:
