@@ -30,6 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 def _serve(config: str, durability: str, conn: Any) -> None:
     """Child process: run the daemon side until the parent closes the pipe."""
+    import os
+
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -55,7 +59,13 @@ def _serve(config: str, durability: str, conn: Any) -> None:
         service.close()
         conn.send(stats)
 
-    asyncio.run(main())
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        cProfile.runctx("asyncio.run(main())", globals(), {"main": main, "asyncio": asyncio},
+                        os.environ["BENCH_PROFILE"])
+    else:
+        asyncio.run(main())
 
 
 def _token(config: str) -> str:
@@ -94,7 +104,7 @@ async def _appends(port: int, token: str, connections: int, total: int, tag: str
         async with Client("127.0.0.1", port, token=token, authenticate=False) as db:
             for k in range(per):
                 started = time.perf_counter()
-                await db.append("bench", f"{tag}-{n}-{k % 100}", "recorded", payload={"k": k, "v": "x" * 40})
+                await db.append("bench", f"{tag}-{n}-{k % 100}", "item_created", payload={"k": k, "v": "x" * 40})
                 latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()

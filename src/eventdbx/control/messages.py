@@ -9,11 +9,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eventdbx.control.framing import root_struct
+from eventdbx.control.wire import Message, Struct, WireError
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 NESTING_LIMIT = 64
-TRAVERSAL_LIMIT_WORDS = 8 * 1024 * 1024
 REQUEST_VARIANTS = ("listAggregates", "getAggregate", "listEvents", "appendEvent", "verifyAggregate",
                     "authenticate")
 CLI_REFUSAL = "Error: CLI proxy requests are not supported by this server\n"
@@ -107,53 +106,39 @@ def _blank_to_none(text: str) -> str | None:
 
 def decode_request(frame: bytes) -> Request:
     """Decode one framed ControlRequest; RequestDecodeError (with the id when readable) otherwise."""
-    root = root_struct(frame)
-    request_id = root.u64(frame, 0) if root is not None else 0
-    if root is None:
-        raise RequestDecodeError(0, "message has no readable root struct")
-    tag = root.u16(frame, 8)
-    if tag >= len(REQUEST_VARIANTS):
-        raise RequestDecodeError(request_id, f"unknown request variant {tag}")
+    request_id = 0
     try:
-        with _schema("control").ControlRequest.from_bytes(
-            frame, traversal_limit_in_words=TRAVERSAL_LIMIT_WORDS, nesting_limit=NESTING_LIMIT,
-        ) as message:
-            return _read(message, tag, request_id)
-    except UnicodeDecodeError as exc:
-        raise RequestDecodeError(request_id, f"invalid UTF-8 in text field: {exc.reason}") from exc
-    except RequestDecodeError:
-        raise
-    except Exception as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RequestDecodeError(request_id, f"invalid control request: {detail}") from exc
+        root = Message(frame).root()
+        request_id = root.u64(0)
+        tag = root.u16(8)
+        if tag >= len(REQUEST_VARIANTS):
+            raise RequestDecodeError(request_id, f"unknown request variant {tag}")
+        return _read(root.struct(0), tag, request_id)
+    except WireError as exc:
+        raise RequestDecodeError(request_id, f"invalid control request: {exc}") from None
+    except (IndexError, struct.error) as exc:
+        raise RequestDecodeError(request_id, f"invalid control request: {exc}") from None
 
 
-def _read(message: Any, tag: int, request_id: int) -> Request:
+def _read(body: Struct, tag: int, request_id: int) -> Request:
     if tag == 3:
-        a = message.appendEvent
         return AppendEvent(
-            id=request_id, token=str(a.token).strip(), aggregate_type=str(a.aggregateType),
-            aggregate_id=str(a.aggregateId), event_type=str(a.eventType),
-            payload_json=_blank_to_none(str(a.payloadJson)), patch_json=_blank_to_none(str(a.patchJson)),
-            note=str(a.note) if a.hasNote else None,
-            metadata_json=_blank_to_none(str(a.metadataJson)) if a.hasMetadata else None,
-            expected_version=int(a.expectedVersion) if a.hasExpectedVersion else None,
+            id=request_id, token=body.text(0).strip(), aggregate_type=body.text(1), aggregate_id=body.text(2),
+            event_type=body.text(3), payload_json=_blank_to_none(body.text(4)),
+            patch_json=_blank_to_none(body.text(5)), note=body.text(6) if body.bit(0) else None,
+            metadata_json=_blank_to_none(body.text(7)) if body.bit(1) else None,
+            expected_version=body.u64(1) if body.bit(2) else None,
         )
     if tag == 0:
-        la = message.listAggregates
-        return ListAggregates(id=request_id, skip=int(la.skip), take=int(la.take) if la.hasTake else None)
+        return ListAggregates(id=request_id, skip=body.u64(0), take=body.u64(1) if body.bit(128) else None)
     if tag == 1:
-        g = message.getAggregate
-        return GetAggregate(id=request_id, aggregate_type=str(g.aggregateType), aggregate_id=str(g.aggregateId))
+        return GetAggregate(id=request_id, aggregate_type=body.text(0), aggregate_id=body.text(1))
     if tag == 2:
-        le = message.listEvents
-        return ListEvents(id=request_id, aggregate_type=str(le.aggregateType), aggregate_id=str(le.aggregateId),
-                          skip=int(le.skip), take=int(le.take) if le.hasTake else None)
+        return ListEvents(id=request_id, aggregate_type=body.text(0), aggregate_id=body.text(1),
+                          skip=body.u64(0), take=body.u64(1) if body.bit(128) else None)
     if tag == 4:
-        v = message.verifyAggregate
-        return VerifyAggregate(id=request_id, aggregate_type=str(v.aggregateType),
-                               aggregate_id=str(v.aggregateId))
-    return Authenticate(id=request_id, token=str(message.authenticate.token).strip())
+        return VerifyAggregate(id=request_id, aggregate_type=body.text(0), aggregate_id=body.text(1))
+    return Authenticate(id=request_id, token=body.text(0).strip())
 
 
 def encode_request(request: Request) -> bytes:
@@ -319,29 +304,35 @@ class Response:
     auth: AuthenticateReply | None = None
 
 
-_TEXT_FIELD = {"listAggregates": "aggregatesJson", "listEvents": "eventsJson", "appendEvent": "eventJson",
-               "verifyAggregate": "merkleRoot", "getAggregate": "aggregateJson"}
+
+_RESPONSE_KINDS = ("listAggregates", "getAggregate", "listEvents", "appendEvent", "verifyAggregate", "error",
+                   "authenticate")
 
 
 def decode_response(frame: bytes) -> Response:
     """Decode one framed ControlResponse; ValueError when unreadable."""
     try:
-        with _schema("control").ControlResponse.from_bytes(
-            frame, traversal_limit_in_words=1 << 30, nesting_limit=NESTING_LIMIT,
-        ) as message:
-            kind = str(message.which)
-            request_id = int(message.id)
-            body = getattr(message, kind)
-            if kind == "error":
-                return Response(id=request_id, kind=kind, error_code=str(body.code),
-                                error_message=str(body.message))
-            if kind == "authenticate":
-                auth = AuthenticateReply(
-                    subject=str(body.subject), group=str(body.group), user=str(body.user),
-                    expires_at=str(body.expiresAt), actions=tuple(str(a) for a in body.actions),
-                    resources=tuple(str(r) for r in body.resources))
-                return Response(id=request_id, kind=kind, auth=auth)
-            found = bool(body.found) if kind == "getAggregate" else False
-            return Response(id=request_id, kind=kind, text=str(getattr(body, _TEXT_FIELD[kind])), found=found)
-    except Exception as exc:
+        root = Message(frame).root()
+        request_id, tag = root.u64(0), root.u16(8)
+        if tag >= len(_RESPONSE_KINDS):
+            raise WireError(f"unknown response variant {tag}")
+        kind = _RESPONSE_KINDS[tag]
+        body = root.struct(0)
+        if kind == "error":
+            return Response(id=request_id, kind=kind, error_code=body.text(0), error_message=body.text(1))
+        if kind == "authenticate":
+            return Response(id=request_id, kind=kind, auth=_decode_auth(frame))
+        if kind == "getAggregate":
+            return Response(id=request_id, kind=kind, found=body.bit(0), text=body.text(0))
+        return Response(id=request_id, kind=kind, text=body.text(0))
+    except (WireError, IndexError, struct.error) as exc:
         raise ValueError(f"unreadable control response: {exc}") from exc
+
+
+def _decode_auth(frame: bytes) -> AuthenticateReply:
+    with _schema("control").ControlResponse.from_bytes(frame, nesting_limit=NESTING_LIMIT) as message:
+        body = message.authenticate
+        return AuthenticateReply(
+            subject=str(body.subject), group=str(body.group), user=str(body.user),
+            expires_at=str(body.expiresAt), actions=tuple(str(a) for a in body.actions),
+            resources=tuple(str(r) for r in body.resources))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -17,6 +18,7 @@ Req = TypeVar("Req")
 Out = TypeVar("Out")
 BatchFn = Callable[[Sequence[Req]], Sequence[Out | EventDBXError]]
 DEFAULT_MAX_BATCH = 1024
+DEFAULT_LINGER_SECS = 0.0008
 _STOP = object()
 
 
@@ -24,14 +26,19 @@ class GroupCommitWriter(Generic[Req, Out]):
     """One dedicated thread; each `submit` resolves with its own outcome or raises its own error.
 
     The thread takes everything queued (up to `max_batch`) and hands it to `append_batch` at once, so
-    concurrent clients share one transaction (one fsync) while a lone client pays only its own.
+    concurrent clients share one transaction (one fsync) while a lone client pays only its own. When recent
+    batches show concurrency, it lingers up to `linger_secs` for the batch to reach its usual size (clients
+    answered by one commit come back together); a lone client never waits.
     `on_commit()` runs on the event loop after each batch that committed at least one event.
     """
 
     def __init__(self, append_batch: BatchFn[Req, Out], *, max_batch: int = DEFAULT_MAX_BATCH,
-                 on_commit: Callable[[], object] | None = None, name: str = "eventdbx-writer") -> None:
+                 on_commit: Callable[[], object] | None = None, name: str = "eventdbx-writer",
+                 linger_secs: float = DEFAULT_LINGER_SECS) -> None:
         self._append_batch = append_batch
         self._max_batch = max(1, max_batch)
+        self._linger = linger_secs
+        self._typical = 1.0  # moving average of batch sizes: the concurrency level seen lately
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -68,24 +75,40 @@ class GroupCommitWriter(Generic[Req, Out]):
         await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:
-        get = self._queue.get
-        get_nowait = self._queue.get_nowait
-        stopping = False
-        while not stopping:
-            item = get()
+        while True:
+            item = self._queue.get()
             if item is _STOP:
-                break
+                return
             batch: list[tuple[Req, asyncio.Future[Out]]] = [item]  # type: ignore[list-item]
-            while len(batch) < self._max_batch:
-                try:
-                    more = get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stopping = True
-                    break
-                batch.append(more)  # type: ignore[arg-type]
+            stopping = self._gather(batch)
+            self._typical += (len(batch) - self._typical) * 0.2
             self._commit(batch)
+            if stopping:
+                return
+
+    def _gather(self, batch: list[tuple[Req, asyncio.Future[Out]]]) -> bool:
+        """Add what is queued (lingering briefly when concurrency is usual); True when stop was requested."""
+        want = min(self._max_batch, int(self._typical + 0.5)) if self._linger > 0 else 1
+        deadline = 0.0
+        while len(batch) < self._max_batch:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                if len(batch) >= want:
+                    return False
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self._linger
+                if now >= deadline:
+                    return False
+                try:
+                    more = self._queue.get(timeout=deadline - now)
+                except queue.Empty:
+                    return False
+            if more is _STOP:
+                return True
+            batch.append(more)  # type: ignore[arg-type]
+        return False
 
     def _commit(self, batch: list[tuple[Req, asyncio.Future[Out]]]) -> None:
         requests = [request for request, _ in batch]
