@@ -57,7 +57,9 @@ class EventService:
         from eventdbx.store.session import SqliteStore
         from eventdbx.store.tokens import SqliteTokenLedger
 
-        store = SqliteStore.open(settings.paths.event_store, settings.durability, create=create)
+        store = SqliteStore.open(
+            settings.paths.event_store, settings.durability, create=create, dek=settings.data_encryption_key
+        )
         return cls(store, settings, clock=clock, ledger=SqliteTokenLedger(store.db.read))
 
     @property

@@ -2,6 +2,8 @@
 
 Functions take an open connection (inside `Database.read()`/`write()`); they never open transactions.
 Merkle frontiers are stored as a JSON list with `null` for empty levels ("" in AggregateRow.merkle_frontier).
+With a data key (`dek`), payload, extensions and state are sealed at rest (data-model.md §15); values that
+are not `ENCv1:` blobs are plaintext and read as they are.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Sequence
 import orjson
 
 from eventdbx.domain.records import AggregateRow, EventRecord, IssuedBy
+from eventdbx.store.meta import seal_value
+from eventdbx.store.plugin_queue_cipher import PREFIX, unseal
 
 _COLS = (
     "seq, event_id, aggregate_type, aggregate_id, version, event_type, payload, extensions, created_at,"
@@ -26,11 +30,20 @@ _Row = tuple[
 ]
 
 
-def _record(row: _Row) -> EventRecord:
+def _open(value: str, dek: str | None) -> str:
+    return unseal(value, dek) if value.startswith(PREFIX) else value
+
+
+def _record(row: _Row, dek: str | None = None) -> EventRecord:
     group, user = row[9], row[10]
+    payload, extensions = row[6], row[7]
+    if payload.startswith(PREFIX):
+        payload = unseal(payload, dek)
+    if extensions is not None and extensions.startswith(PREFIX):
+        extensions = unseal(extensions, dek)
     return EventRecord(
-        aggregate_type=row[2], aggregate_id=row[3], event_type=row[5], payload_json=row[6],
-        extensions_json=row[7], event_id=row[1], created_at=row[8],
+        aggregate_type=row[2], aggregate_id=row[3], event_type=row[5], payload_json=payload,
+        extensions_json=extensions, event_id=row[1], created_at=row[8],
         issued_by=None if group is None or user is None else IssuedBy(group=group, user=user),
         note=row[11], version=row[4], hash=row[12], merkle_root=row[13],
     )
@@ -42,15 +55,17 @@ def head_seq(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def events_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, EventRecord]]:
+def events_after(
+    conn: sqlite3.Connection, seq: int, limit: int, *, dek: str | None = None
+) -> list[tuple[int, EventRecord]]:
     """Up to `limit` events with seq > `seq`, in commit order, with their seq."""
     rows = conn.execute(f"SELECT {_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
-    return [(row[0], _record(row)) for row in rows]
+    return [(row[0], _record(row, dek)) for row in rows]
 
 
 def events_of(
     conn: sqlite3.Connection, aggregate_type: str, aggregate_id: str, *, up_to: int | None = None,
-    after: int = 0,
+    after: int = 0, dek: str | None = None,
 ) -> list[EventRecord]:
     """An aggregate's events in version order: versions in (after, up_to]."""
     upper = (1 << 62) if up_to is None else up_to
@@ -59,12 +74,12 @@ def events_of(
         " AND version <= ? ORDER BY version",
         (aggregate_type, aggregate_id, after, upper),
     )
-    return [_record(row) for row in rows]
+    return [_record(row, dek) for row in rows]
 
 
 def events_page(
     conn: sqlite3.Connection, aggregate_type: str, aggregate_id: str, *, skip: int = 0,
-    take: int | None = None,
+    take: int | None = None, dek: str | None = None,
 ) -> list[EventRecord]:
     """A page of an aggregate's events in version order."""
     rows = conn.execute(
@@ -72,13 +87,13 @@ def events_page(
         " ORDER BY version LIMIT ? OFFSET ?",
         (aggregate_type, aggregate_id, -1 if take is None else take, max(skip, 0)),
     )
-    return [_record(row) for row in rows]
+    return [_record(row, dek) for row in rows]
 
 
-def event_by_id(conn: sqlite3.Connection, event_id: int) -> EventRecord | None:
+def event_by_id(conn: sqlite3.Connection, event_id: int, *, dek: str | None = None) -> EventRecord | None:
     """One event by its snowflake id."""
     row = conn.execute(f"SELECT {_COLS} FROM events WHERE event_id = ?", (event_id,)).fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else _record(row, dek)
 
 
 def count_events(conn: sqlite3.Connection, aggregate_type: str, aggregate_id: str) -> int:
@@ -97,12 +112,16 @@ _INSERT = (
 )
 
 
-def insert_event(conn: sqlite3.Connection, record: EventRecord) -> int:
+def insert_event(conn: sqlite3.Connection, record: EventRecord, *, dek: str | None = None) -> int:
     """Append one event to the log; returns its seq."""
     issued = record.issued_by
+    payload, extensions = record.payload_json, record.extensions_json
+    if dek:
+        payload = seal_value(conn, payload, dek)
+        extensions = None if extensions is None else seal_value(conn, extensions, dek)
     cur = conn.execute(_INSERT, (
         record.event_id, record.aggregate_type, record.aggregate_id, record.version, record.event_type,
-        record.payload_json, record.extensions_json, record.created_at,
+        payload, extensions, record.created_at,
         None if issued is None else issued.group, None if issued is None else issued.user,
         record.note, record.hash, record.merkle_root,
     ))
@@ -119,39 +138,45 @@ def decode_frontier(text: str) -> list[str]:
     return [node or "" for node in orjson.loads(text)]
 
 
-def _aggregate(row: tuple[str, str, int, str, str, str, int, str | None, str | None]) -> AggregateRow:
+def _aggregate(
+    row: tuple[str, str, int, str, str, str, int, str | None, str | None], dek: str | None = None
+) -> AggregateRow:
     return AggregateRow(
-        aggregate_type=row[0], aggregate_id=row[1], version=row[2], state=orjson.loads(row[3]),
+        aggregate_type=row[0], aggregate_id=row[1], version=row[2], state=orjson.loads(_open(row[3], dek)),
         merkle_root=row[4], merkle_frontier=decode_frontier(row[5]), archived=bool(row[6]),
         archived_at=row[7], archive_comment=row[8],
     )
 
 
-def load_aggregate(conn: sqlite3.Connection, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
+def load_aggregate(
+    conn: sqlite3.Connection, aggregate_type: str, aggregate_id: str, *, dek: str | None = None
+) -> AggregateRow | None:
     """The stored row of an aggregate, or None when it has no committed event."""
     row = conn.execute(
         f"SELECT {_AGG_COLS} FROM aggregates WHERE aggregate_type = ? AND aggregate_id = ?",
         (aggregate_type, aggregate_id),
     ).fetchone()
-    return None if row is None else _aggregate(row)
+    return None if row is None else _aggregate(row, dek)
 
 
-def list_aggregates(conn: sqlite3.Connection, *, skip: int = 0, take: int | None = None) -> list[AggregateRow]:
+def list_aggregates(
+    conn: sqlite3.Connection, *, skip: int = 0, take: int | None = None, dek: str | None = None
+) -> list[AggregateRow]:
     """Aggregates in (type, id) binary order."""
     rows = conn.execute(
         f"SELECT {_AGG_COLS} FROM aggregates ORDER BY aggregate_type, aggregate_id LIMIT ? OFFSET ?",
         (-1 if take is None else take, max(skip, 0)),
     )
-    return [_aggregate(row) for row in rows]
+    return [_aggregate(row, dek) for row in rows]
 
 
-def save_aggregate(conn: sqlite3.Connection, row: AggregateRow) -> None:
+def save_aggregate(conn: sqlite3.Connection, row: AggregateRow, *, dek: str | None = None) -> None:
     """Insert or replace an aggregate row (version, state, root, frontier, archive fields)."""
+    state = orjson.dumps(row.state, option=orjson.OPT_SORT_KEYS).decode()
     conn.execute(
         f"INSERT OR REPLACE INTO aggregates ({_AGG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            row.aggregate_type, row.aggregate_id, row.version,
-            orjson.dumps(row.state, option=orjson.OPT_SORT_KEYS).decode(), row.merkle_root,
+            row.aggregate_type, row.aggregate_id, row.version, seal_value(conn, state, dek), row.merkle_root,
             encode_frontier(row.merkle_frontier), int(row.archived), row.archived_at, row.archive_comment,
         ),
     )

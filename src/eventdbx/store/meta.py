@@ -28,3 +28,26 @@ def last_event_id(conn: sqlite3.Connection) -> int | None:
 def set_last_event_id(conn: sqlite3.Connection, event_id: int) -> None:
     """Record the last allocated snowflake event id."""
     set_meta(conn, LAST_EVENT_ID, str(event_id))
+
+
+def seal_value(conn: sqlite3.Connection, text: str, dek: str | None) -> str:
+    """Encrypt a value at rest when a data key is set (data-model.md §15), recording `dek_check` once."""
+    if not dek:
+        return text
+    from eventdbx.store.plugin_queue_cipher import seal
+    from eventdbx.store.tokens import dek_check
+
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (DEK_CHECK, dek_check(dek)))
+    return seal(text, dek)
+
+
+def check_dek(conn: sqlite3.Connection, dek: str | None) -> None:
+    """Refuse a data key other than the one this store's blobs were sealed with."""
+    stored = get_meta(conn, DEK_CHECK)
+    if dek and stored is not None:
+        from eventdbx.errors import ConfigError
+        from eventdbx.store.plugin_queue_cipher import WRONG_KEY
+        from eventdbx.store.tokens import dek_check
+
+        if dek_check(dek) != stored:
+            raise ConfigError(WRONG_KEY)

@@ -23,10 +23,11 @@ _savepoints = count(1)
 class SqliteSession:
     """Every event-store table through one connection (the caller owns the transaction)."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "dek")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, dek: str | None = None) -> None:
         self.conn = conn
+        self.dek = dek
 
     # -- EventLog
     def head_seq(self) -> int:
@@ -35,19 +36,23 @@ class SqliteSession:
 
     def events_after(self, seq: int, limit: int) -> list[tuple[int, EventRecord]]:
         """Events after seq in commit order."""
-        return events.events_after(self.conn, seq, limit)
+        return events.events_after(self.conn, seq, limit, dek=self.dek)
 
     def events_of(
         self, aggregate_type: str, aggregate_id: str, *, up_to: int | None = None, after: int = 0
     ) -> list[EventRecord]:
         """An aggregate's events in (after, up_to]."""
-        return events.events_of(self.conn, aggregate_type, aggregate_id, up_to=up_to, after=after)
+        return events.events_of(
+            self.conn, aggregate_type, aggregate_id, up_to=up_to, after=after, dek=self.dek
+        )
 
     def events_page(
         self, aggregate_type: str, aggregate_id: str, *, skip: int = 0, take: int | None = None
     ) -> list[EventRecord]:
         """A page of an aggregate's events."""
-        return events.events_page(self.conn, aggregate_type, aggregate_id, skip=skip, take=take)
+        return events.events_page(
+            self.conn, aggregate_type, aggregate_id, skip=skip, take=take, dek=self.dek
+        )
 
     def count_events(self, aggregate_type: str, aggregate_id: str) -> int:
         """Committed events of an aggregate."""
@@ -55,20 +60,20 @@ class SqliteSession:
 
     def insert_event(self, record: EventRecord) -> int:
         """Append one event."""
-        return events.insert_event(self.conn, record)
+        return events.insert_event(self.conn, record, dek=self.dek)
 
     # -- AggregateStore
     def load_aggregate(self, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
         """An aggregate row."""
-        return events.load_aggregate(self.conn, aggregate_type, aggregate_id)
+        return events.load_aggregate(self.conn, aggregate_type, aggregate_id, dek=self.dek)
 
     def list_aggregates(self, *, skip: int = 0, take: int | None = None) -> list[AggregateRow]:
         """Rows in (type, id) order."""
-        return events.list_aggregates(self.conn, skip=skip, take=take)
+        return events.list_aggregates(self.conn, skip=skip, take=take, dek=self.dek)
 
     def save_aggregate(self, row: AggregateRow) -> None:
         """Upsert a row."""
-        events.save_aggregate(self.conn, row)
+        events.save_aggregate(self.conn, row, dek=self.dek)
 
     def set_archived(
         self, aggregate_type: str, aggregate_id: str, *, archived: bool, archived_at: str | None,
@@ -83,17 +88,19 @@ class SqliteSession:
     # -- SnapshotStore
     def save_snapshot(self, snapshot: Snapshot) -> None:
         """Store a snapshot."""
-        snapshots.save_snapshot(self.conn, snapshot)
+        snapshots.save_snapshot(self.conn, snapshot, dek=self.dek)
 
     def latest_snapshot(
         self, aggregate_type: str, aggregate_id: str, *, up_to: int | None = None
     ) -> Snapshot | None:
         """Newest snapshot at or below a version."""
-        return snapshots.latest_snapshot(self.conn, aggregate_type, aggregate_id, up_to=up_to)
+        return snapshots.latest_snapshot(
+            self.conn, aggregate_type, aggregate_id, up_to=up_to, dek=self.dek
+        )
 
     def list_snapshots(self, aggregate_type: str, aggregate_id: str) -> list[Snapshot]:
         """An aggregate's snapshots."""
-        return snapshots.list_snapshots(self.conn, aggregate_type, aggregate_id)
+        return snapshots.list_snapshots(self.conn, aggregate_type, aggregate_id, dek=self.dek)
 
     # -- SchemaStore
     def load_schema(self, aggregate: str) -> Schema | None:
@@ -115,13 +122,13 @@ class SqliteSession:
     # -- StagingStore
     def add_staged(self, entry: StagedEntry) -> StagedEntry:
         """Stage an entry."""
-        return staging.add_staged(self.conn, entry)
+        return staging.add_staged(self.conn, entry, dek=self.dek)
 
     def list_staged(
         self, aggregate_type: str | None = None, aggregate_id: str | None = None
     ) -> list[StagedEntry]:
         """Staged entries."""
-        return staging.list_staged(self.conn, aggregate_type, aggregate_id)
+        return staging.list_staged(self.conn, aggregate_type, aggregate_id, dek=self.dek)
 
     def clear_staged(self, aggregate_type: str | None = None, aggregate_id: str | None = None) -> int:
         """Drop staged entries."""
@@ -166,25 +173,35 @@ class SqliteSession:
 class SqliteStore:
     """The Store Protocol over one event_store.db."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, dek: str | None = None) -> None:
         self.db = db
+        self.dek = dek or None
 
     @classmethod
-    def open(cls, path: Path, durability: str = "normal", *, create: bool) -> SqliteStore:
-        """Open (or create) the event store."""
-        return cls(Database.open(path, durability, create=create))
+    def open(
+        cls, path: Path, durability: str = "normal", *, create: bool, dek: str | None = None
+    ) -> SqliteStore:
+        """Open (or create) the event store; with `dek`, refuse a key other than the store's."""
+        db = Database.open(path, durability, create=create)
+        try:
+            with db.read() as conn:
+                meta.check_dek(conn, dek)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, dek)
 
     @contextmanager
     def reading(self) -> Iterator[SqliteSession]:
         """A read snapshot."""
         with self.db.read() as conn:
-            yield SqliteSession(conn)
+            yield SqliteSession(conn, self.dek)
 
     @contextmanager
     def writing(self) -> Iterator[SqliteSession]:
         """A write transaction."""
         with self.db.write() as conn:
-            yield SqliteSession(conn)
+            yield SqliteSession(conn, self.dek)
 
     def data_version(self) -> int:
         """PRAGMA data_version of this thread's connection."""

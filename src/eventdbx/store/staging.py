@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 
 from eventdbx.domain.records import IssuedBy
+from eventdbx.store.meta import seal_value
+from eventdbx.store.plugin_queue_cipher import PREFIX, unseal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,32 +51,40 @@ class StagedEntry:
 _COLS = "id, entry, payload, metadata, token_jti"
 
 
-def _entry(row: tuple[int, str, str, str | None, str | None]) -> StagedEntry:
-    data = orjson.loads(row[1])
+def _open(value: str, dek: str | None) -> str:
+    return unseal(value, dek) if value.startswith(PREFIX) else value
+
+
+def _entry(row: tuple[int, str, str, str | None, str | None], dek: str | None) -> StagedEntry:
+    data = orjson.loads(_open(row[1], dek))
     issued = data.get("issued_by")
     return StagedEntry(
         id=row[0], aggregate_type=data["aggregate"], aggregate_id=data["aggregate_id"],
-        event_type=data["event"], payload_json=row[2], metadata_json=row[3],
+        event_type=data["event"], payload_json=_open(row[2], dek),
+        metadata_json=None if row[3] is None else _open(row[3], dek),
         issued_by=None if issued is None else IssuedBy(group=issued["group"], user=issued["user"]),
         note=data.get("note"), expected_version=data.get("expected_version"), token_jti=row[4],
     )
 
 
-def add_staged(conn: sqlite3.Connection, entry: StagedEntry) -> StagedEntry:
+def add_staged(conn: sqlite3.Connection, entry: StagedEntry, *, dek: str | None = None) -> StagedEntry:
     """Store an entry (its `id` is ignored); returns it with the assigned id."""
     cur = conn.execute(
         "INSERT INTO staged_events (aggregate_type, aggregate_id, entry, payload, metadata, token_jti)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (
-            entry.aggregate_type, entry.aggregate_id, entry.to_json(), entry.payload_json,
-            entry.metadata_json, entry.token_jti,
+            entry.aggregate_type, entry.aggregate_id, seal_value(conn, entry.to_json(), dek),
+            seal_value(conn, entry.payload_json, dek),
+            None if entry.metadata_json is None else seal_value(conn, entry.metadata_json, dek),
+            entry.token_jti,
         ),
     )
     return replace(entry, id=int(cur.lastrowid or 0))
 
 
 def list_staged(
-    conn: sqlite3.Connection, aggregate_type: str | None = None, aggregate_id: str | None = None
+    conn: sqlite3.Connection, aggregate_type: str | None = None, aggregate_id: str | None = None, *,
+    dek: str | None = None,
 ) -> list[StagedEntry]:
     """Staged entries in staging order (all, or those of one aggregate)."""
     if aggregate_type is None or aggregate_id is None:
@@ -85,7 +95,7 @@ def list_staged(
             " ORDER BY id",
             (aggregate_type, aggregate_id),
         )
-    return [_entry(row) for row in rows]
+    return [_entry(row, dek) for row in rows]
 
 
 def clear_staged(
