@@ -131,7 +131,6 @@ class PluginLoop:
         running = [f.task for f in self.in_flight.values() if not f.task.done()]
         if running:
             await asyncio.wait(running, timeout=max(grace, 0.0))
-        await self._turn(claim=False)
         await self._release_unfinished()
         try:
             await self.sink.aclose()
@@ -139,20 +138,24 @@ class PluginLoop:
             log.exception("closing the sink of plugin %s failed", self.definition.label)
 
     async def _release_unfinished(self) -> None:
+        """Cancel what is still running; record what finished meanwhile; release the rest."""
+        tasks = [f.task for f in self.in_flight.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._turn(claim=False)
         left = list(self.in_flight.values())
         self.in_flight.clear()
-        for flight in left:
-            flight.task.cancel()
-        if left:
-            await asyncio.gather(*(f.task for f in left), return_exceptions=True)
+        if not left:
+            return
         now = self.clock.time()
 
         def release() -> None:
             for flight in left:
                 self.recorder.released(flight.job, started_at=flight.started_at, now=now)
 
-        if left:
-            await asyncio.to_thread(release)
+        await asyncio.to_thread(release)
 
     def cancel_expired(self, job_ids: set[int]) -> None:
         """The lease sweep took these jobs back: cancel their hung calls (no outcome is written)."""

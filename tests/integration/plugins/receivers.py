@@ -113,6 +113,10 @@ class HttpReceiver:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
+    def release_hung(self) -> None:
+        """Let hung requests answer (with the status of their scripted answer)."""
+        self._release.set()
+
     async def go_away(self) -> None:
         """Stop listening; hung requests are released first."""
         self._release.set()

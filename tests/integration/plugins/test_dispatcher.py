@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -264,6 +265,25 @@ async def test_graceful_shutdown_releases_in_flight_jobs(
         assert job.status == JobStatus.PENDING
         assert job.attempts == 0
         assert outcomes(env, job_id) == ["released"]
+
+
+async def test_shutdown_grace_lets_in_flight_deliveries_finish(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.answer(Answer(hang=True))
+    hook = http_plugin(http_receiver.url, timeout_secs=30)
+    [job_id] = env.add_jobs(hook, ("a", 1))
+    dispatcher = await env.start(hook, shutdown_grace_secs=10)
+    await wait_for(lambda: http_receiver.in_flight == 1, what="hung request")
+    loop = dispatcher.plugin_loop("hook")
+    assert loop is not None
+    stopping = asyncio.create_task(env.stop())
+    await wait_for(lambda: loop._stopping, what="stop requested")
+    http_receiver.release_hung()
+    await asyncio.wait_for(stopping, 10)
+    job = env.job(job_id)
+    assert (job.status, job.attempts) == (JobStatus.DONE, 1)
+    assert outcomes(env, job_id) == ["delivered"]
 
 
 async def test_startup_recovers_interrupted_jobs(env: Env, http_receiver: HttpReceiver) -> None:
