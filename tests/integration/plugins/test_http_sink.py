@@ -249,3 +249,17 @@ async def test_concurrent_deliveries_share_the_pool(http_receiver: HttpReceiver)
         await sink.aclose()
     assert results == [200] * 32
     assert len({p.peer for p in http_receiver.posts}) <= 8
+
+
+async def test_a_dropped_connection_is_retried_once(http_receiver: HttpReceiver) -> None:
+    http_receiver.answer(Answer(drop=True))
+    sink = HttpSink(endpoint=http_receiver.url)
+    try:
+        assert await sink.deliver(job()) == 200
+        assert len(http_receiver.posts) == 2
+        http_receiver.answer(Answer(drop=True), Answer(drop=True))
+        error = await deliver_error(sink)
+    finally:
+        await sink.aclose()
+    assert error.message == "http plugin request failed: Server disconnected"
+    assert error.retryable and error.endpoint_failure

@@ -144,7 +144,7 @@ class HttpSink:
 
     def _session_for_use(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=60)
+            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=15)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=True,
@@ -170,19 +170,19 @@ class HttpSink:
         return headers
 
     async def deliver(self, job: DeliveryJob) -> int | None:
-        """POST the job's wire JSON; return the 2xx status or raise a classified DeliveryError."""
+        """POST the job's wire JSON; return the 2xx status or raise a classified DeliveryError.
+
+        A keep-alive connection the server closed while idle fails with "server disconnected" before any
+        answer; that one case is retried once at once, within the same timeout.
+        """
         session = self._session_for_use()
         headers = self.request_headers(job)
         try:
             async with asyncio.timeout(self.timeout):
-                async with session.post(
-                    self.url, data=job.body, headers=headers, allow_redirects=False
-                ) as resp:
-                    if 200 <= resp.status < 300:
-                        await resp.read()
-                        return resp.status
-                    body = await resp.content.read(_BODY_READ_LIMIT)
-                    raise self._status_error(resp, body)
+                try:
+                    return await self._post(session, job.body, headers)
+                except aiohttp.ServerDisconnectedError:
+                    return await self._post(session, job.body, headers)
         except TimeoutError as exc:
             raise DeliveryError(
                 f"http plugin request timed out after {_secs(self.timeout)}s", endpoint_failure=True
@@ -191,6 +191,18 @@ class HttpSink:
             raise DeliveryError(
                 f"http plugin request failed: {_cause(exc)}", endpoint_failure=True
             ) from exc
+
+    async def _post(
+        self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
+    ) -> int:
+        async with session.post(
+            self.url, data=body, headers=headers, allow_redirects=False
+        ) as resp:
+            if 200 <= resp.status < 300:
+                await resp.read()
+                return resp.status
+            excerpt = await resp.content.read(_BODY_READ_LIMIT)
+            raise self._status_error(resp, excerpt)
 
     def _status_error(self, resp: aiohttp.ClientResponse, body: bytes) -> DeliveryError:
         retryable, endpoint = classify_status(resp.status)
