@@ -44,7 +44,8 @@ class EnvelopeSource:
     when plugins at different positions interleave.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dek: str | None = None) -> None:
+        self.dek = dek
         self._states: dict[tuple[str, str, str], tuple[int, dict[str, str]]] = {}
         self._schemas: dict[str, dict[str, Any] | None] = {}
 
@@ -77,13 +78,14 @@ class EnvelopeSource:
             state=folded, merkle_root=event.merkle_root, archived=False,
         )
 
-    @staticmethod
-    def _load(conn: Any, event: EventRecord) -> dict[str, str]:
-        row = store_events.load_aggregate(conn, event.aggregate_type, event.aggregate_id)
+    def _load(self, conn: Any, event: EventRecord) -> dict[str, str]:
+        row = store_events.load_aggregate(conn, event.aggregate_type, event.aggregate_id, dek=self.dek)
         if row is not None and row.version == event.version:
             return dict(row.state)
         folded: dict[str, str] = {}
-        for past in store_events.events_of(conn, event.aggregate_type, event.aggregate_id, up_to=event.version):
+        for past in store_events.events_of(
+            conn, event.aggregate_type, event.aggregate_id, up_to=event.version, dek=self.dek
+        ):
             folded = fold_state(folded, payload_map(parse_json(past.payload_json)))
         return folded
 
@@ -122,7 +124,7 @@ class Enqueuer:
         )
         self.db = db or Database.open(settings.paths.event_store, settings.durability, create=True)
         self.registry = PluginRegistry(settings.paths.plugins_json, warn=lambda m: log.warning("%s", m))
-        self.source = EnvelopeSource()
+        self.source = EnvelopeSource(settings.data_encryption_key)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
@@ -208,7 +210,7 @@ class Enqueuer:
             if current is None or current <= head:
                 return
             with self.db.read() as conn:
-                last = store_events.events_after(conn, head - 1, 1) if head > 0 else []
+                last = store_events.events_after(conn, head - 1, 1, dek=self.source.dek) if head > 0 else []
             last_event_id = last[-1][1].event_id if last else 0
             tx.set_cursor(name, head)
             lost = tx.kill_vanished(name, last_event_id=last_event_id, now=self.clock.time())
@@ -231,7 +233,7 @@ class Enqueuer:
             if cursor is None:
                 return 0, False
             with self.db.read() as conn:
-                batch = store_events.events_after(conn, cursor, BATCH)
+                batch = store_events.events_after(conn, cursor, BATCH, dek=self.source.dek)
                 jobs = [self.source.job(conn, definition, record) for _, record in batch]
             if not batch:
                 return 0, False
@@ -324,17 +326,18 @@ def purge_plugin(settings: Settings, name: str) -> int:
         return queue.remove_plugin(name)
 
 
-def _aggregate_ids(conn: Any, aggregate_type: str, aggregate_id: str | None) -> list[str]:
+def _aggregate_ids(conn: Any, aggregate_type: str, aggregate_id: str | None, dek: str | None) -> list[str]:
     if aggregate_id is not None:
-        found = store_events.load_aggregate(conn, aggregate_type, aggregate_id)
+        found = store_events.load_aggregate(conn, aggregate_type, aggregate_id, dek=dek)
         return [] if found is None else [aggregate_id]
-    return [row.aggregate_id for row in store_events.list_aggregates(conn) if row.aggregate_type == aggregate_type]
+    rows = store_events.list_aggregates(conn, dek=dek)
+    return [row.aggregate_id for row in rows if row.aggregate_type == aggregate_type]
 
 
 def count_replay(settings: Settings, aggregate_type: str, aggregate_id: str | None) -> tuple[int, int]:
     """(events, aggregates) a replay would queue (`--dry-run` and the confirmation prompt)."""
     with _stores(settings) as (db, _queue), db.read() as conn:
-        ids = _aggregate_ids(conn, aggregate_type, aggregate_id)
+        ids = _aggregate_ids(conn, aggregate_type, aggregate_id, settings.data_encryption_key)
         events = sum(store_events.count_events(conn, aggregate_type, i) for i in ids)
         return events, len(ids)
 
@@ -345,11 +348,11 @@ def enqueue_replay(
 ) -> tuple[int, int]:
     """Queue replay jobs (current payload mode, state as of each event), committed in batches of 500."""
     clock = clock or SystemClock()
-    source = EnvelopeSource()
+    source = EnvelopeSource(settings.data_encryption_key)
     total = 0
     with _stores(settings) as (db, queue):
         with db.read() as conn:
-            ids = _aggregate_ids(conn, aggregate_type, aggregate_id)
+            ids = _aggregate_ids(conn, aggregate_type, aggregate_id, source.dek)
         waiting: list[NewJob] = []
         for agg_id in ids:
             for jobs in _replay_pages(db, source, definition, aggregate_type, agg_id):
@@ -368,7 +371,9 @@ def _replay_pages(db: Database, source: EnvelopeSource, definition: PluginDefini
     after = 0
     while True:
         with db.read() as conn:
-            records = store_events.events_of(conn, aggregate_type, aggregate_id, after=after, up_to=after + BATCH)
+            records = store_events.events_of(
+                conn, aggregate_type, aggregate_id, after=after, up_to=after + BATCH, dek=source.dek
+            )
             jobs = [source.job(conn, definition, r, replay=True) for r in records]
         if not records:
             return

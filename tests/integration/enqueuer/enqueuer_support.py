@@ -21,10 +21,10 @@ def make_settings(root: Path) -> Settings:
 
 
 def append(db: Database, aggregate_type: str, aggregate_id: str, payload: str = '{"n":1}',
-           event_type: str = "thing_changed", extensions: str | None = None) -> int:
+           event_type: str = "thing_changed", extensions: str | None = None, dek: str | None = None) -> int:
     """Append one event (next version) with its aggregate row, in one write transaction; returns its seq."""
     with db.write() as conn:
-        row = store_events.load_aggregate(conn, aggregate_type, aggregate_id)
+        row = store_events.load_aggregate(conn, aggregate_type, aggregate_id, dek=dek)
         version = 1 if row is None else row.version + 1
         state = fold_state({} if row is None else row.state, payload_map(parse_json(payload)))
         last = conn.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()[0]
@@ -34,11 +34,11 @@ def append(db: Database, aggregate_type: str, aggregate_id: str, payload: str = 
             created_at="2025-10-26T12:00:00Z", issued_by=None, note=None, version=version,
             hash=f"h{version}", merkle_root=f"r{version}",
         )
-        seq = store_events.insert_event(conn, record)
+        seq = store_events.insert_event(conn, record, dek=dek)
         store_events.save_aggregate(conn, AggregateRow(
             aggregate_type=aggregate_type, aggregate_id=aggregate_id, version=version, state=state,
             merkle_root=f"r{version}",
-        ))
+        ), dek=dek)
         return seq
 
 
