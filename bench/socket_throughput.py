@@ -7,7 +7,8 @@ The daemon side (EventService + ControlServer, uvloop) runs in a child process o
     .venv/bin/python bench/socket_throughput.py --events 100000 # the long run
     .venv/bin/python bench/socket_throughput.py --durability fsync
 
-Prints one line per scenario: ops, seconds, ops/s, p50 and p99 latency in ms (targets: ≥5,000 appends/s with one
+Prints one line per scenario: ops, seconds, ops/s, p50 and p99 latency in ms and the daemon process's CPU time
+per operation (the capacity figure that stays meaningful on a shared, loaded machine) (targets: ≥5,000 appends/s with one
 connection and one request in flight, ≥15,000/s with 16 connections).
 """
 
@@ -53,7 +54,8 @@ def _serve(config: str, durability: str, conn: Any) -> None:
         await server.start()
         conn.send(server.port)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, conn.recv)
+        while await loop.run_in_executor(None, conn.recv) == "cpu":
+            conn.send(time.process_time())
         stats = (server.writer.batches, server.writer.events)
         await server.close(grace=1.0)
         service.close()
@@ -86,12 +88,24 @@ def _token(config: str) -> str:
     return record.token
 
 
+_CPU: dict[str, Any] = {}
+
+
+def _server_cpu() -> float:
+    """CPU seconds the daemon process has used so far."""
+    pipe = _CPU["pipe"]
+    pipe.send("cpu")
+    return float(pipe.recv())
+
+
 def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None:
+    cpu = _server_cpu()
+    used, _CPU["last"] = cpu - _CPU.get("last", cpu), cpu
     latencies.sort()
     p50 = statistics.median(latencies) * 1000 if latencies else 0.0
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
-    print(f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms",
-          flush=True)
+    print(f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+          f"  daemon CPU {used / ops * 1e6:5.0f} µs/op", flush=True)
 
 
 async def _appends(port: int, token: str, connections: int, total: int, tag: str) -> None:
@@ -135,6 +149,7 @@ async def _reads(port: int, kind: str, connections: int, total: int, tag: str) -
 
 
 async def _run(port: int, token: str, events: int, reads: int) -> None:
+    _CPU["last"] = _server_cpu()
     await _appends(port, token, 1, events, "one")
     await _appends(port, token, 16, events, "many")
     for kind in ("getAggregate", "listEvents"):
@@ -157,6 +172,7 @@ def main() -> None:
         proc = ctx.Process(target=_serve, args=(config, args.durability, child), daemon=True)
         proc.start()
         port = parent.recv()
+        _CPU["pipe"] = parent
         with contextlib.suppress(ImportError):
             import uvloop
 

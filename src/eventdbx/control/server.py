@@ -108,7 +108,9 @@ class ControlServer:
         for conn in list(self.connections):
             conn.abort()
         await self.writer.close()
-        self.readers.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(TimeoutError):  # let running reads finish before the store closes
+            await asyncio.wait_for(asyncio.to_thread(self.readers.shutdown, True, cancel_futures=True),
+                                   max(grace, 0.1))
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
