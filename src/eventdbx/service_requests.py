@@ -19,7 +19,7 @@ from eventdbx.domain.validation import (
     check_note,
     check_type_name,
 )
-from eventdbx.errors import CommandError, InvalidSchemaError, JsonSyntaxError
+from eventdbx.errors import CommandError, InvalidSchemaError, InvalidTokenError, JsonSyntaxError
 
 if TYPE_CHECKING:
     from eventdbx.auth.records import TokenRecord, VerifiedToken
@@ -123,7 +123,9 @@ def prepare(request: AppendRequest, verify: Verifier | None) -> PreparedAppend:
     token = (request.token or "").strip() or None
     resource = f"aggregate:{request.aggregate_type}:{request.aggregate_id}"
     if request.surface == "socket":
-        auth = verify(token, resource) if token is not None and verify is not None else None
+        if token is None:  # auth.md §5 check 1: every socket write carries a token
+            raise InvalidTokenError()
+        auth = verify(token, resource) if verify is not None else None
         _check_names(request)
         metadata = _metadata(request, "socket")
         if request.note is not None:

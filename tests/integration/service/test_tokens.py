@@ -10,7 +10,12 @@ from eventdbx.auth.records import TokenLimits, TokenRequest
 from eventdbx.auth.tokens import issue_token
 from eventdbx.clock import FakeClock
 from eventdbx.domain.records import IssuedBy
-from eventdbx.errors import InvalidTokenError, TokenLimitReachedError, UnauthorizedError
+from eventdbx.errors import (
+    InvalidSchemaError,
+    InvalidTokenError,
+    TokenLimitReachedError,
+    UnauthorizedError,
+)
 from eventdbx.service import EventService
 from eventdbx.store import tokens as ledger
 
@@ -67,3 +72,34 @@ def test_revoked_and_garbage_tokens(service: EventService, clock: FakeClock) -> 
         service.append(req("a", "1", "a_updated", token=token))
     with pytest.raises(InvalidTokenError):
         service.append(req("a", "1", "a_updated", token="not-a-token"))
+
+
+def test_socket_surface_order_and_messages(service: EventService, clock: FakeClock) -> None:
+    token, _ = _token(service, clock, root=True)
+
+    def sock(t: str, payload: str | None = "{}", **kw: object) -> None:
+        service.append(req(t, "1", f"{t}_created", payload, surface="socket", **kw))  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidTokenError):  # socket writes always need a token
+        sock("a")
+    with pytest.raises(InvalidTokenError):  # the token is checked before the names
+        sock("Bad", token="garbage")
+    with pytest.raises(InvalidSchemaError, match="aggregate_type must be lowercase snake_case"):
+        sock("Bad", token=token, note="n" * 200)
+    with pytest.raises(InvalidSchemaError, match="metadata key 'x'"):  # metadata before note
+        sock("a", token=token, metadata_json='{"x":1}', note="n" * 200)
+    with pytest.raises(InvalidSchemaError, match="^invalid schema: event note cannot exceed 128 characters$"):
+        sock("a", token=token, note="n" * 129)
+    with pytest.raises(InvalidSchemaError, match="^invalid schema: invalid metadata_json: key must be a string"):
+        sock("a", token=token, metadata_json="{x}")
+    with pytest.raises(InvalidSchemaError, match="^invalid schema: invalid payload_json: key must be a string"):
+        sock("a", "{x}", token=token)
+    with pytest.raises(InvalidSchemaError, match="^invalid schema: invalid patch_json: "):
+        sock("a", "", patch_json="[", token=token)
+    with pytest.raises(InvalidSchemaError, match="payload_json must be provided when patch_json is absent"):
+        sock("a", "  ", token=token)
+    with pytest.raises(InvalidSchemaError, match="payload_json must be empty when patch_json is provided"):
+        sock("a", "{}", patch_json="[]", token=token)
+    sock("a", '{"ok":true}', token=token, metadata_json="", note="")
+    record = service.list_events("a", "1")[0]
+    assert record.extensions_json is None and record.note == ""
