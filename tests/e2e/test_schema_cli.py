@@ -56,6 +56,8 @@ def test_add_remove(dbx: DbxEnv) -> None:
     res = dbx.ok("schema", "add", "order", "order_paid,order_shipped", "order_closed")
     assert res.out == "schema=order added_events=order_paid,order_shipped,order_closed total_events=4\n"
     assert "schema not found" in dbx.fail("schema", "add", "nope", "x").err
+    assert "at least one event must be provided" in dbx.fail("schema", "add", "order", "").err
+    assert "event names cannot be empty" in dbx.fail("schema", "add", "order", "a,,b").err
     res = dbx.ok("schema", "remove", "order", "order_closed")
     assert res.out == "schema=order removed_event=order_closed remaining_events=3\n"
     err = dbx.fail("schema", "remove", "order", "order_closed").err

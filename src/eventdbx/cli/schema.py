@@ -14,7 +14,12 @@ import click
 
 from eventdbx.cli.context import cli_context
 from eventdbx.cli.render import bool_text, debug_str, echo_json, option_text
-from eventdbx.errors import CommandError, SchemaExistsError, SchemaNotFoundError
+from eventdbx.errors import (
+    CommandError,
+    InvalidSchemaError,
+    SchemaExistsError,
+    SchemaNotFoundError,
+)
 
 if TYPE_CHECKING:
     from eventdbx.schema.model import Schema
@@ -149,6 +154,8 @@ def add(aggregate: str, events: tuple[str, ...]) -> None:
     from eventdbx.schema.edit import add_events
 
     names = _split_names(events)
+    if not names:
+        raise InvalidSchemaError("at least one event must be provided")
     now = _now()
     updated = _update(aggregate, lambda s: add_events(s, names, now))
     click.echo(
