@@ -331,8 +331,25 @@ class PluginQueue:
             return True
 
     def prune(self, policy: PrunePolicy, *, now: float) -> PruneResult:
-        """One pruning pass (plugins.md §6)."""
-        return admin.prune(self._write, policy, now=now)
+        """One pruning pass (plugins.md §6); then free pages are returned to the file system."""
+        result = admin.prune(self._write, policy, now=now)
+        if result.done_expired or result.done_capped or result.dead_expired:
+            self.release_free_pages()
+        return result
+
+    def release_free_pages(self) -> None:
+        """Give free pages back to the file system (incremental auto-vacuum; no-op for older files).
+
+        Runs as its own autocommit statement via executescript, which steps the pragma to completion
+        (a plain execute frees a single page).
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                raise StorageError("plugin queue: release_free_pages inside a transaction")
+            try:
+                self._conn.executescript("PRAGMA incremental_vacuum;")
+            except sqlite3.Error as exc:
+                raise StorageError(f"plugin queue: {exc}") from exc
 
     def rebuild_heads(self) -> None:
         """Recompute the aggregate-head flags from scratch (repair tool; O(jobs))."""

@@ -110,6 +110,8 @@ def connect(path: Path, *, durability: str, create: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECS, isolation_level=None, check_same_thread=False
         )
+        if int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # lets pruning hand pages back (only before tables)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys=OFF")

@@ -130,3 +130,16 @@ def test_delete_job_releases_its_aggregate(queue: PluginQueue) -> None:
     assert queue.delete_job(a1) and not queue.delete_job(a1)
     [job] = queue.claim("hook", now=T0, limit=5, lease_secs=35, ordering=AGG)
     assert job.id == a2
+
+
+def test_pruning_gives_space_back(queue: PluginQueue) -> None:
+    big = '{"event":{"payload":"' + "x" * 4000 + '"}}'
+    add(queue, *(new_job(i, aggregate=f"a{i}", envelope=big) for i in range(600)))
+    deliver_all(queue, T0)
+    conn = sqlite3.connect(queue.path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = queue.path.stat().st_size
+    queue.prune(PrunePolicy(done_ttl_secs=0, max_done_jobs=0), now=T0)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert queue.path.stat().st_size < before / 4
