@@ -76,8 +76,7 @@ def get(aggregate_type: str, aggregate_id: str, version: int | None, include_eve
         state = service.get_aggregate(aggregate_type, aggregate_id, version=version)
         doc = state.to_dict()
         if include_events:
-            events = service.list_events(aggregate_type, aggregate_id, take=state.version) \
-                if state.version > 0 else []
+            events = service.list_events(aggregate_type, aggregate_id, up_to=state.version)
             doc["events"] = [record.to_dict() for record in events]
     echo_json(doc, sort_keys=True)
 
@@ -93,7 +92,6 @@ def get(aggregate_type: str, aggregate_id: str, version: int | None, include_eve
 def replay(aggregate_type: str, aggregate_id: str, skip: int, take: int | None, as_json: bool) -> None:
     """Replay events for an aggregate instance"""
     with _service() as service:
-        service.get_aggregate(aggregate_type, aggregate_id)  # unknown → aggregate not found
         events = service.list_events(aggregate_type, aggregate_id, skip=skip, take=take)
     if as_json:
         echo_json([record.to_dict() for record in events])
