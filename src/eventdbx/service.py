@@ -158,10 +158,9 @@ class EventService:
                 try:
                     with appender.session.savepoint():
                         results[n] = appender.append(item)
-                except EventDBXError as exc:
+                except EventDBXError as exc:  # a rejected request; the others go on
                     results[n] = exc
-                except Exception as exc:  # a store failure fails this request only
-                    results[n] = StorageError(str(exc))
+                # Anything else is a store failure: it aborts the whole transaction (and every request).
 
     # -- staging
     def stage(self, request: AppendRequest) -> StagedEntry:

@@ -264,3 +264,29 @@ def test_write_cache_sees_other_writers(make_service: Callable[..., EventService
         session.save_schema(new_schema("a", ["a_created"], None, "2026-01-01T00:00:00Z"))
     with pytest.raises(SchemaViolationError, match="event a_updated is not defined"):
         first.append(req("a", "1", "a_updated"))
+
+
+def test_threads_share_a_service(service: EventService) -> None:
+    import threading
+
+    service.append(req("a", "1", "a_created"))
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            for n in range(100):
+                service.append(req("a", "1", "a_updated", f'{{"{name}":{n}}}'))
+                service.get_aggregate("a", "1")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"t{k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    events = service.list_events("a", "1")
+    assert [e.version for e in events] == list(range(1, 302))
+    assert len({e.event_id for e in events}) == 301
+    assert service.verify("a", "1") == service.get_aggregate("a", "1").merkle_root
