@@ -9,6 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
+
 from eventdbx.control import messages as msg
 from eventdbx.control.peers import ConnectionAuth
 from eventdbx.control.reads import ReadView
@@ -78,7 +80,16 @@ class Handlers:
             outcome = await future
         except Exception as exc:
             return _error_reply(request_id, exc)
-        return msg.encode_append(request_id, outcome.record.to_json())
+        return msg.encode_append(request_id, orjson.dumps(outcome.record.to_dict()))
+
+    def append_reply_now(self, request_id: int, future: asyncio.Future[Any]) -> bytes:
+        """The reply of a finished append."""
+        if future.cancelled():
+            return _error_reply(request_id, StorageError("append cancelled"))
+        exc = future.exception()
+        if exc is not None:
+            return _error_reply(request_id, exc)
+        return msg.encode_append(request_id, orjson.dumps(future.result().record.to_dict()))
 
     # ---- everything else ----
     async def handle(self, request: msg.Request, auth: ConnectionAuth) -> tuple[bytes, bool]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from eventdbx.control import messages as msg
-from eventdbx.control.framing import FRAME_STALL_SECS, FrameDecoder, FrameError, root_struct
+from eventdbx.control.connection import Connection
+from eventdbx.control.framing import FRAME_STALL_SECS
 from eventdbx.control.handlers import Handlers
-from eventdbx.control.peers import ConnectionAuth, PeerPolicy
+from eventdbx.control.peers import PeerPolicy
 from eventdbx.control.writer import GroupCommitWriter
 from eventdbx.errors import ConfigError
 
@@ -21,10 +20,6 @@ if TYPE_CHECKING:
     from eventdbx.config import Settings
 
 log = logging.getLogger("eventdbx.control")
-
-MAX_QUEUED_FRAMES = 64
-MAX_INFLIGHT_APPENDS = 256
-WRITE_HIGH_WATER = 4 * 1024 * 1024
 
 
 def parse_bind_addr(bind_addr: str) -> tuple[str, int]:
@@ -114,215 +109,3 @@ class ControlServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
-
-
-class Connection(asyncio.Protocol):
-    """One client: frames in, replies out in request order."""
-
-    def __init__(self, server: ControlServer) -> None:
-        self.server = server
-        self.decoder = FrameDecoder(server.settings.socket.max_message_bytes)
-        self.frames: deque[bytes] = deque()
-        self.wakeup = asyncio.Event()
-        self.can_write = asyncio.Event()
-        self.can_write.set()
-        self.transport: asyncio.Transport | None = None
-        self.peer = "?"
-        self.auth = ConnectionAuth(trusted=False)
-        self.kind: str | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.stall: asyncio.TimerHandle | None = None
-        self.closed = False
-        self.paused = False
-        self.busy = False
-        self.eof = False
-
-    # ---- asyncio.Protocol ----
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        peer = self.transport.get_extra_info("peername")
-        host = peer[0] if isinstance(peer, tuple) and peer else None
-        self.peer = f"{host}:{peer[1]}" if host is not None else str(peer)
-        server = self.server
-        if len(server.connections) >= server.settings.socket.max_connections:
-            log.warning("control socket: refusing %s: max_connections (%d) reached", self.peer,
-                        server.settings.socket.max_connections)
-            self.closed = True
-            self.transport.abort()
-            return
-        server.connections.add(self)
-        self.auth = ConnectionAuth(trusted=server.policy.trusted(host))
-        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        self.task = asyncio.get_running_loop().create_task(self.run())
-
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
-        try:
-            frames = self.decoder.feed(data)
-        except FrameError as exc:
-            self.drop(f"framing error: {exc}")
-            return
-        if frames:
-            self.frames.extend(frames)
-            self.wakeup.set()
-            if self.stall is not None:
-                self.stall.cancel()
-                self.stall = None
-            if len(self.frames) >= MAX_QUEUED_FRAMES and not self.paused and self.transport is not None:
-                self.paused = True
-                self.transport.pause_reading()
-        if self.decoder.pending and self.stall is None:
-            self.stall = asyncio.get_running_loop().call_later(
-                self.server.frame_stall_secs, self.drop, "frame not finished in time")
-
-    def eof_received(self) -> bool:
-        if self.decoder.pending:
-            self.drop("EOF inside a frame")
-            return False
-        self.eof = True
-        self.wakeup.set()
-        return True  # keep the write side open until queued replies are sent
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.server.connections.discard(self)
-        if self.stall is not None:
-            self.stall.cancel()
-        self.can_write.set()
-        self.wakeup.set()
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-    def pause_writing(self) -> None:
-        self.can_write.clear()
-
-    def resume_writing(self) -> None:
-        self.can_write.set()
-
-    # ---- control ----
-    def drop(self, reason: str) -> None:
-        """Close without a reply (framing errors, stalls)."""
-        if not self.closed:
-            log.debug("control socket: closing %s: %s", self.peer, reason)
-        self.abort()
-
-    def abort(self) -> None:
-        """Close now."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def stop_reading(self) -> None:
-        """Shutdown: accept no further frames."""
-        if self.transport is not None and not self.closed:
-            with contextlib.suppress(Exception):
-                self.transport.pause_reading()
-        self.frames.clear()
-
-    def send(self, data: bytes) -> None:
-        """Queue one reply."""
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    async def run(self) -> None:
-        """Serve frames in order until the connection ends."""
-        try:
-            await self._serve()
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("control socket: connection %s failed", self.peer)
-        finally:
-            self.busy = False
-            if not self.closed and self.transport is not None:
-                self.closed = True
-                self.transport.close()
-
-    async def _serve(self) -> None:
-        inflight: deque[tuple[int, asyncio.Future[Any]]] = deque()
-        while not self.closed:
-            if not self.frames:
-                if not await self._idle(inflight):
-                    return
-                continue
-            self.busy = True
-            frame = self.frames.popleft()
-            if self.paused and len(self.frames) < MAX_QUEUED_FRAMES // 4 and self.transport is not None:
-                self.paused = False
-                self.transport.resume_reading()
-            if self.kind is None and not self._first_message(frame):
-                return
-            if not await self._process(frame, inflight):
-                return
-
-    async def _idle(self, inflight: deque[tuple[int, asyncio.Future[Any]]]) -> bool:
-        """No frame queued: send pipelined replies, then wait for more input; False at the end."""
-        if inflight:
-            await self._flush(inflight)
-            return True
-        self.busy = False
-        if self.paused and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
-        self.wakeup.clear()
-        if self.frames:
-            return True
-        if self._eof():
-            return False
-        await self.wakeup.wait()
-        return True
-
-    async def _process(self, frame: bytes, inflight: deque[tuple[int, asyncio.Future[Any]]]) -> bool:
-        """Decode and answer one request (appends are pipelined); False when the connection must close."""
-        handlers = self.server.handlers
-        try:
-            request = msg.decode_request(frame)
-        except msg.RequestDecodeError as exc:
-            await self._flush(inflight)
-            self.send(msg.encode_error(exc.request_id, "serialization", f"serialization error: {exc.detail}"))
-            return True
-        if isinstance(request, msg.AppendEvent):
-            inflight.append((request.id, handlers.submit_append(request, self.auth)))
-            if len(inflight) >= MAX_INFLIGHT_APPENDS:
-                await self._flush(inflight)
-            return True
-        await self._flush(inflight)
-        reply, close = await handlers.handle(request, self.auth)
-        self.send(reply)
-        if close:
-            log.warning("control socket: closing %s after %d failed authentications", self.peer,
-                        self.auth.failures)
-            return False
-        if not self.can_write.is_set():
-            await self.can_write.wait()
-        return True
-
-    def _eof(self) -> bool:
-        return self.eof or self.transport is None or self.transport.is_closing()
-
-    async def _flush(self, inflight: deque[tuple[int, asyncio.Future[Any]]]) -> None:
-        """Send the replies of pipelined appends in request order."""
-        handlers = self.server.handlers
-        while inflight:
-            request_id, future = inflight.popleft()
-            self.send(await handlers.append_reply(request_id, future))
-        if not self.can_write.is_set():
-            await self.can_write.wait()
-
-    def _first_message(self, frame: bytes) -> bool:
-        """§2: decide the connection from its first message; False = stop serving."""
-        root = root_struct(frame)
-        if root is not None and root.data_words >= 2:
-            self.kind = "control"
-            return True
-        if root is not None and root.data_words == 0 and root.ptr_words >= 1:
-            log.warning("control socket: refused a CLI proxy request from %s", self.peer)
-            self.send(msg.encode_cli_refusal())
-        elif root is not None and root.data_words == 1:
-            log.warning("control socket: refused a replication handshake from %s", self.peer)
-            self.send(msg.encode_replication_refusal())
-        else:
-            log.debug("control socket: malformed first message from %s", self.peer)
-        self.kind = "refused"
-        return False
