@@ -1,7 +1,8 @@
 """The events and aggregates tables: the global log (by seq), per-aggregate reads and the aggregate rows.
 
 Functions take an open connection (inside `Database.read()`/`write()`); they never open transactions.
-Merkle frontiers are stored as a JSON list with `null` for empty levels ("" in AggregateRow.merkle_frontier).
+Merkle frontiers are stored as the levels' hex roots joined by "," (an empty level is "", as in
+AggregateRow.merkle_frontier).
 With a data key (`dek`), payload, extensions and state are sealed at rest (data-model.md §15); values that
 are not `ENCv1:` blobs are plaintext and read as they are.
 """
@@ -129,13 +130,13 @@ def insert_event(conn: sqlite3.Connection, record: EventRecord, *, dek: str | No
 
 
 def encode_frontier(frontier: Sequence[str | None]) -> str:
-    """Stored text of a Merkle frontier."""
-    return orjson.dumps([node or None for node in frontier]).decode()
+    """Stored text of a Merkle frontier: levels joined by ',' (an empty level is empty text)."""
+    return ",".join([node or "" for node in frontier])
 
 
 def decode_frontier(text: str) -> list[str]:
     """AggregateRow form of a stored frontier ("" for an empty level)."""
-    return [node or "" for node in orjson.loads(text)]
+    return text.split(",") if text else []
 
 
 def _aggregate(
