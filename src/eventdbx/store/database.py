@@ -45,7 +45,7 @@ class Database:
     @classmethod
     def open(cls, path: Path, durability: str = "normal", *, create: bool) -> Database:
         """Open (and with `create`, initialise) the event store and migrate it forward."""
-        from eventdbx.store.migrations import migrate
+        from eventdbx.store.migrations import SCHEMA_VERSION, migrate
 
         path = Path(path)
         if not path.exists():
@@ -56,8 +56,9 @@ class Database:
         try:
             conn = db.connection()
             conn.execute("PRAGMA journal_mode=WAL")
-            with db.write() as wconn:
-                migrate(wconn)
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) != SCHEMA_VERSION:
+                with db.write() as wconn:
+                    migrate(wconn)
         except sqlite3.Error as exc:
             db.close()
             raise StorageError(f"cannot open event store {path}: {exc}") from exc
