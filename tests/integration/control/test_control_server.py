@@ -240,3 +240,44 @@ async def test_serialization_reply_for_unreadable_later_message(daemon: Daemon) 
     await asyncio.sleep(0)
     assert (await conn.call(request(2, "listAggregates")))["id"] == 2
     await conn.close()
+
+
+async def test_pipelined_authenticate_and_errors_keep_their_place(start_daemon: object) -> None:
+    daemon: Daemon = await start_daemon(trusted_networks=())  # type: ignore[operator]
+    token = daemon.token(group="g", user="u")
+    conn = await RawConn.open(daemon.port)
+    bad = bytearray(request(3, "listAggregates"))
+    struct.pack_into("<H", bad, 24, 42)
+    frames = [
+        append(1, "", "o", "o-1", "o_created", {"a": 1}),  # no token yet: invalid_token
+        request(2, "listAggregates"),  # unauthenticated remote read
+        bytes(bad),
+        request(4, "authenticate", token=token),
+        append(5, "", "o", "o-1", "o_created", {"a": 2}),  # uses the connection's token now
+        request(6, "getAggregate", aggregateType="o", aggregateId="o-1"),
+        append(7, "", "o", "o-1", "o_updated", {"a": 3}),
+        request(8, "listEvents", aggregateType="o", aggregateId="o-1"),
+    ]
+    await conn.send(b"".join(frames))
+    replies = [response(await conn.frame()) for _ in frames]
+    assert [r["id"] for r in replies] == list(range(1, 9))
+    assert [r.get("code", r["which"]) for r in replies] == [
+        "invalid_token", "unauthorized", "serialization", "authenticate", "appendEvent", "getAggregate",
+        "appendEvent", "listEvents"]
+    assert replies[2]["message"] == "serialization error: unknown request variant 42"
+    assert json.loads(replies[5]["aggregateJson"])["version"] == 1
+    assert [e["version"] for e in json.loads(replies[7]["eventsJson"])] == [1, 2]
+    await conn.close()
+
+
+async def test_half_closed_client_still_gets_every_reply(daemon: Daemon) -> None:
+    token = daemon.token()
+    conn = await RawConn.open(daemon.port)
+    frames = [append(n, token, "h", "h-1", "h_created", {"n": n}) for n in range(1, 31)]
+    frames.append(request(31, "listEvents", aggregateType="h", aggregateId="h-1", take=100, hasTake=True))
+    await conn.send(b"".join(frames))
+    conn.writer.write_eof()
+    replies = [response(await conn.frame()) for _ in frames]
+    assert [r["id"] for r in replies] == list(range(1, 32))
+    assert len(json.loads(replies[-1]["eventsJson"])) == 30
+    assert await conn.closed()
