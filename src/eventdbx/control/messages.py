@@ -143,55 +143,34 @@ def _read(body: Struct, tag: int, request_id: int) -> Request:
 
 def encode_request(request: Request) -> bytes:
     """Frame a request the way reference clients do: every field set (client side and tests)."""
-    message = _schema("control").ControlRequest.new_message()
-    message.id = request.id
+    rid = request.id
     if isinstance(request, ListAggregates):
-        body = message.init("listAggregates")
-        body.skip = request.skip
-        body.take = request.take or 0
-        body.hasTake = request.take is not None
-    elif isinstance(request, GetAggregate | VerifyAggregate):
-        body = message.init("getAggregate" if isinstance(request, GetAggregate) else "verifyAggregate")
-        body.aggregateType = request.aggregate_type
-        body.aggregateId = request.aggregate_id
-    elif isinstance(request, ListEvents):
-        body = message.init("listEvents")
-        body.aggregateType = request.aggregate_type
-        body.aggregateId = request.aggregate_id
-        body.skip = request.skip
-        body.take = request.take or 0
-        body.hasTake = request.take is not None
-    elif isinstance(request, AppendEvent):
-        _fill_append(message.init("appendEvent"), request)
-    else:
-        message.init("authenticate").token = request.token
-    data: bytes = message.to_bytes()
-    return data
+        data = struct.pack("<QQQ", request.skip, request.take or 0, request.take is not None)
+        return _text_reply(rid, 0, (), data)
+    if isinstance(request, GetAggregate | VerifyAggregate):
+        tag = 1 if isinstance(request, GetAggregate) else 4
+        return _text_reply(rid, tag, (request.aggregate_type, request.aggregate_id))
+    if isinstance(request, ListEvents):
+        data = struct.pack("<QQQ", request.skip, request.take or 0, request.take is not None)
+        return _text_reply(rid, 2, (request.aggregate_type, request.aggregate_id), data)
+    if isinstance(request, AppendEvent):
+        flags = (request.note is not None) | (request.metadata_json is not None) << 1 \
+            | (request.expected_version is not None) << 2
+        texts = (request.token, request.aggregate_type, request.aggregate_id, request.event_type,
+                 request.payload_json or "", request.patch_json or "", request.note or "",
+                 request.metadata_json or "")
+        return _text_reply(rid, 3, texts, struct.pack("<QQ", flags, request.expected_version or 0))
+    return _text_reply(rid, 5, (request.token,))
 
 
-def _fill_append(body: Any, request: AppendEvent) -> None:
-    body.token = request.token
-    body.aggregateType = request.aggregate_type
-    body.aggregateId = request.aggregate_id
-    body.eventType = request.event_type
-    body.payloadJson = request.payload_json or ""
-    body.patchJson = request.patch_json or ""
-    body.note = request.note or ""
-    body.hasNote = request.note is not None
-    body.metadataJson = request.metadata_json or ""
-    body.hasMetadata = request.metadata_json is not None
-    body.expectedVersion = request.expected_version or 0
-    body.hasExpectedVersion = request.expected_version is not None
-
-
-# ---- responses: text-only replies are built directly (one copy), the rest through pycapnp ----
+# ---- text-only messages are built directly (one copy); authenticate replies go through pycapnp ----
 
 _TAG_LIST_AGGREGATES, _TAG_GET, _TAG_LIST_EVENTS, _TAG_APPEND, _TAG_VERIFY, _TAG_ERROR, _TAG_AUTH = range(7)
 _HEADER = struct.Struct("<IIQQQQ")  # seg count-1, seg size, root ptr, id, tag word, member ptr
 
 
 def _text_reply(request_id: int, tag: int, texts: Sequence[str | bytes], data: bytes = b"") -> bytes:
-    """ControlResponse{id, member(data words, texts...)} as one segment (texts given as str or UTF-8)."""
+    """Control{Request,Response}{id, member(data words, texts...)} as one segment (texts as str or UTF-8)."""
     blobs = [t if isinstance(t, bytes) else t.encode() for t in texts]
     data_words = len(data) // 8
     ptrs = len(blobs)

@@ -203,7 +203,8 @@ class Client:
         self._pending[request_id] = future
         self._transport.write(msg.encode_request(build(request_id)))
         try:
-            reply = await asyncio.wait_for(future, self.timeout) if self.timeout else await future
+            async with asyncio.timeout(self.timeout):
+                reply = await future
         except TimeoutError as exc:
             self._pending.pop(request_id, None)
             raise errors.IoError(f"no reply within {self.timeout} s") from exc

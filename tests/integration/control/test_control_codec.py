@@ -177,3 +177,21 @@ def test_hand_reader_agrees_with_pycapnp_on_fuzzed_frames() -> None:
             assert ours == theirs, bytes(frame).hex()
             agreed += 1
     assert agreed > 500
+
+
+def test_encoded_requests_read_back_through_pycapnp() -> None:
+    requests: list[msg.Request] = [
+        msg.ListAggregates(id=1, skip=3, take=None),
+        msg.ListAggregates(id=2, skip=0, take=0),
+        msg.GetAggregate(id=3, aggregate_type="order", aggregate_id="o-é"),
+        msg.ListEvents(id=4, aggregate_type="t", aggregate_id="i", skip=2, take=7),
+        msg.VerifyAggregate(id=5, aggregate_type="t", aggregate_id="x" * 9000),
+        msg.AppendEvent(id=6, token="jwt", aggregate_type="t", aggregate_id="i", event_type="e_created",
+                        payload_json='{"a":1}', note="", metadata_json='{"@m":1}', expected_version=0),
+        msg.AppendEvent(id=7, aggregate_type="t", aggregate_id="i", event_type="e", patch_json="[]"),
+        msg.Authenticate(id=2**64 - 1, token="tok"),
+    ]
+    for req in requests:
+        frame = msg.encode_request(req)
+        assert _pycapnp_decode(frame) == req
+        assert msg.decode_request(frame) == req
