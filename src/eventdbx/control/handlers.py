@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventdbx.control")
 T = TypeVar("T")
+MAX_SKIP = 1 << 62  # UInt64 skips beyond SQLite's INTEGER range mean "past the end" anyway
 
 
 def _error_reply(request_id: int, exc: BaseException) -> bytes:
@@ -116,13 +117,15 @@ class Handlers:
         if isinstance(request, msg.ListAggregates):
             take = settings.list_page_size if request.take is None else request.take
             take = min(take, settings.page_limit)
-            return msg.encode_list_aggregates(request.id, view.list_aggregates(request.skip, take, scope))
+            skip = min(request.skip, MAX_SKIP)
+            return msg.encode_list_aggregates(request.id, view.list_aggregates(skip, take, scope))
         if isinstance(request, msg.GetAggregate):
             text = view.get_aggregate(request.aggregate_type, request.aggregate_id, scope)
             return msg.encode_get_aggregate(request.id, text is not None, text or "")
         if isinstance(request, msg.ListEvents):
             take = settings.page_limit if request.take is None else min(request.take, settings.page_limit)
-            text = view.list_events(request.aggregate_type, request.aggregate_id, request.skip, take, scope)
+            skip = min(request.skip, MAX_SKIP)
+            text = view.list_events(request.aggregate_type, request.aggregate_id, skip, take, scope)
             return msg.encode_list_events(request.id, text)
         assert isinstance(request, msg.VerifyAggregate)
         root = view.verify(request.aggregate_type, request.aggregate_id, scope)
@@ -145,8 +148,10 @@ class Handlers:
         if keys is None or self._keys_for is not auth:
             keys = self._keys = signing_keys(auth)
             self._keys_for = auth
-        return verify_token(token, keys=keys, auth=auth, ledger=ledger, now=time.time(), action=None,
-                            resource=None, write=False)
+        clock = getattr(self.service, "clock", None)
+        now = clock.time() if clock is not None else time.time()
+        return verify_token(token, keys=keys, auth=auth, ledger=ledger, now=now, action=None, resource=None,
+                            write=False)
 
     async def _authenticate(self, request: msg.Authenticate, auth: ConnectionAuth) -> tuple[bytes, bool]:
         try:

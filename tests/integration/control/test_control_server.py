@@ -78,6 +78,11 @@ async def test_paging_defaults_and_caps(start_daemon: object) -> None:
     assert [e["version"] for e in json.loads(ev["eventsJson"])] == [5, 6, 7]
     ev = await conn.call(request(7, "listEvents", aggregateType="t", aggregateId="a0", take=0, hasTake=True))
     assert ev["eventsJson"] == "[]"
+    huge = 2**64 - 1
+    assert ids(await conn.call(request(8, "listAggregates", skip=huge, take=huge, hasTake=True))) == []
+    ev = await conn.call(request(9, "listEvents", aggregateType="t", aggregateId="a0", skip=huge, take=huge,
+                                 hasTake=True))
+    assert ev["eventsJson"] == "[]"
     await conn.close()
 
 
@@ -131,11 +136,13 @@ async def test_error_codes(daemon: Daemon) -> None:
         "aggregate_not_found", "aggregate not found")
     code, message = await error(append(10, good, "t", "i", "e_created", "{bad"))
     assert code == "invalid_schema" and message.startswith("invalid schema: "), message
-    code, message = await error(append(11, good, "t", "i", "e_created", {}, expectedVersion=5, hasExpectedVersion=True)
-                                if False else msg.encode_request(msg.AppendEvent(
-                                    id=11, token=good, aggregate_type="t", aggregate_id="i", event_type="e_created",
-                                    payload_json="{}", expected_version=5)))
+    code, message = await error(append(11, good, "t", "i", "e_created", {}, expectedVersion=5,
+                                       hasExpectedVersion=True))
     assert code == "version_conflict" and message.startswith("version conflict: "), message
+    code, message = await error(msg.encode_request(msg.AppendEvent(
+        id=11, token=good, aggregate_type="t", aggregate_id="i", event_type="e_created", payload_json="{}",
+        expected_version=2**64 - 1)))
+    assert code == "version_conflict", message
     daemon.save_schema("strict", ("allowed",))
     code, message = await error(append(12, good, "strict", "s-1", "not_allowed", {"a": 1}))
     assert code in ("schema_violation", "invalid_schema"), (code, message)
