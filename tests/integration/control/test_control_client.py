@@ -75,3 +75,20 @@ async def test_client_connection_errors(daemon: Daemon) -> None:
     await daemon.server.close(grace=0.1)
     with pytest.raises(errors.IoError):
         await Client.connect("127.0.0.1", port, timeout=2)
+
+
+def test_error_classes_by_wire_code() -> None:
+    from eventdbx.sdk.client import error_from_wire
+
+    cases = [
+        ("invalid_token", "token not found or inactive", errors.InvalidTokenError),
+        ("unauthorized", "unauthorized: authentication required", errors.UnauthorizedError),
+        ("schema_violation", "schema violation: event x is not defined", errors.SchemaViolationError),
+        ("version_conflict", "version conflict: expected 1", errors.VersionConflictError),
+        ("config", "configuration error: key missing", errors.ConfigError),
+        ("serialization", "serialization error: unknown request variant 9", errors.SerializationError),
+        ("something_new", "from a newer server", errors.EventDBXError),
+    ]
+    for code, message, cls in cases:
+        exc = error_from_wire(code, message)
+        assert type(exc) is cls and exc.message == message and str(exc) == message

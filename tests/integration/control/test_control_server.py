@@ -143,9 +143,12 @@ async def test_error_codes(daemon: Daemon) -> None:
         id=11, token=good, aggregate_type="t", aggregate_id="i", event_type="e_created", payload_json="{}",
         expected_version=2**64 - 1)))
     assert code == "version_conflict", message
-    daemon.save_schema("strict", ("allowed",))
-    code, message = await error(append(12, good, "strict", "s-1", "not_allowed", {"a": 1}))
-    assert code in ("schema_violation", "invalid_schema"), (code, message)
+    daemon.save_schema("strict", ("s_created",))
+    code, message = await error(append(12, good, "strict", "s-1", "other_created", {"a": 1}))
+    assert code == "schema_violation" and message.startswith("schema violation: "), message
+    daemon.service.archive("t", "i")
+    assert await error(append(13, good, "t", "i", "e_created", {})) == (
+        "aggregate_archived", "aggregate is archived and cannot accept new events")
 
     unknown = bytearray(request(13, "listAggregates"))
     struct.pack_into("<H", unknown, 24, 6)
@@ -288,3 +291,48 @@ async def test_half_closed_client_still_gets_every_reply(daemon: Daemon) -> None
     assert [r["id"] for r in replies] == list(range(1, 32))
     assert len(json.loads(replies[-1]["eventsJson"])) == 30
     assert await conn.closed()
+
+
+async def test_strict_mode_without_schema_is_a_prefixed_schema_violation(start_daemon: object) -> None:
+    from eventdbx.domain.restrict import RestrictMode
+
+    daemon: Daemon = await start_daemon(restrict=RestrictMode.STRICT)  # type: ignore[operator]
+    conn = await RawConn.open(daemon.port)
+    reply = await conn.call(append(1, daemon.token(), "free", "f-1", "f_created", {"a": 1}))
+    assert reply["code"] == "schema_violation" and reply["message"].startswith("schema violation: "), reply
+    await conn.close()
+
+
+async def test_every_wire_code_reaches_the_client(daemon: Daemon) -> None:
+    from eventdbx import errors
+
+    token = daemon.token()
+    conn = await RawConn.open(daemon.port)
+    assert (await conn.call(append(1, token, "w", "w-1", "w_created", {})))["which"] == "appendEvent"
+    table = [
+        (errors.InvalidTokenError(), "invalid_token", "token not found or inactive"),
+        (errors.TokenExpiredError(), "token_expired", "token has expired"),
+        (errors.TokenLimitReachedError(), "token_limit_reached", "token write limit reached"),
+        (errors.UnauthorizedError(), "unauthorized", "unauthorized"),
+        (errors.AggregateNotFoundError(), "aggregate_not_found", "aggregate not found"),
+        (errors.AggregateArchivedError(), "aggregate_archived", "aggregate is archived and cannot accept new events"),
+        (errors.SchemaExistsError(), "schema_exists", "schema already exists"),
+        (errors.SchemaNotFoundError(), "schema_not_found", "schema not found"),
+        (errors.InvalidSchemaError("bad"), "invalid_schema", "invalid schema: bad"),
+        (errors.SchemaViolationError("nope"), "schema_violation", "schema violation: nope"),
+        (errors.VersionConflictError("expected 1, found 2"), "version_conflict", "version conflict: expected 1, found 2"),
+        (errors.ConfigError("missing key"), "config", "configuration error: missing key"),
+        (errors.StorageError("disk"), "storage", "storage error: disk"),
+        (errors.IoError("pipe"), "io", "io error: pipe"),
+        (errors.SerializationError("odd"), "serialization", "serialization error: odd"),
+    ]
+    original = daemon.service.verify
+    for n, (exc, code, message) in enumerate(table, 2):
+        def failing(t: str, i: str, exc: Exception = exc) -> str:
+            raise exc
+
+        daemon.service.verify = failing
+        reply = await conn.call(request(n, "verifyAggregate", aggregateType="w", aggregateId="w-1"))
+        assert (reply["id"], reply["code"], reply["message"]) == (n, code, message)
+    daemon.service.verify = original
+    await conn.close()
