@@ -92,3 +92,18 @@ def test_error_classes_by_wire_code() -> None:
     for code, message, cls in cases:
         exc = error_from_wire(code, message)
         assert type(exc) is cls and exc.message == message and str(exc) == message
+
+
+async def test_client_token_works_against_a_server_without_authenticate(daemon: Daemon) -> None:
+    from eventdbx.control import messages as msg
+
+    async def reference_answer(request: msg.Authenticate, auth: object) -> tuple[bytes, bool]:
+        # what a reference (3.x) server sends for tag 5
+        return msg.encode_error(request.id, "serialization", "serialization error: unknown request variant 5"), False
+
+    daemon.server.handlers._authenticate = reference_answer
+    token = daemon.token()
+    async with Client("127.0.0.1", daemon.port, token=token) as db:
+        assert db.identity is None
+        event = await db.append("r", "r-1", "r_created", payload={"ok": True})
+        assert event["metadata"]["issued_by"] == {"group": "ops", "user": "alice"}
