@@ -162,3 +162,20 @@ async def test_slow_reader_does_not_block_others(daemon: Daemon) -> None:
     assert time.monotonic() - started < 10
     slow.writer.transport.abort()
     await half_frame.close()
+
+
+async def test_connection_per_request_like_the_rest_plugin(daemon: Daemon) -> None:
+    token = daemon.token()
+    for n in range(60):
+        conn = await RawConn.open(daemon.port)
+        if n % 2:
+            reply = await conn.call(request(1, "appendEvent", token=token, aggregateType="r", aggregateId="r-1",
+                                            eventType="r_created", payloadJson=f'{{"n":{n}}}'))
+            assert reply["which"] == "appendEvent"
+        else:
+            assert (await conn.call(request(1, "listAggregates")))["which"] == "listAggregates"
+        await conn.close()
+    deadline = time.monotonic() + 5
+    while daemon.server.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert not daemon.server.connections  # nothing leaks
