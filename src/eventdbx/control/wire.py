@@ -80,9 +80,13 @@ class Message:
 
     def text_at(self, seg: int, word: int) -> str:
         """The Text the pointer at (segment, word) refers to ("" for a null pointer)."""
-        if _U64.unpack_from(self.frame, self.starts[seg] + 8 * word)[0] == 0:
+        pointer = _U64.unpack_from(self.frame, self.starts[seg] + 8 * word)[0]
+        if pointer == 0:
             return ""
-        seg, at, pointer = self._resolve(seg, word)
+        if pointer & 3 == 1:  # the common case: a list pointer in the same segment
+            at = word + 1 + _offset(pointer)
+        else:
+            seg, at, pointer = self._resolve(seg, word)
         if pointer & 3 != 1 or (pointer >> 32) & 7 != 2:
             raise WireError("expected a text pointer")
         size = pointer >> 35
