@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from eventdbx.clock import Clock, SystemClock
 from eventdbx.domain.jsontext import parse_canonical
-from eventdbx.domain.records import AggregateState, EventRecord, Snapshot
+from eventdbx.domain.records import AggregateState, EventRecord, IssuedBy, Snapshot
 from eventdbx.domain.timefmt import format_epoch
 from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError
 from eventdbx.service_append import Appender, AppendPolicy, WriteCache, staged_view
@@ -90,13 +90,13 @@ class EventService:
         """auth.md §5 checks 1–8 for an append (check 9 runs inside the transaction)."""
         from eventdbx.auth.keys import signing_keys
         from eventdbx.auth.tokens import verify_token
-        from eventdbx.domain.records import IssuedBy
 
         if self._ledger is None:
             raise StorageError("no token ledger is configured")
+        auth = self._settings.auth
         verified = verify_token(
-            token, keys=signing_keys(self._settings.auth), auth=self._settings.auth, ledger=self._ledger,
-            now=self.clock.time(), action=APPEND_ACTION, resource=resource, write=True,
+            token, keys=signing_keys(auth), auth=auth, ledger=self._ledger, now=self.clock.time(),
+            action=APPEND_ACTION, resource=resource, write=True,
         )
         return Authorisation(
             issued_by=IssuedBy(group=verified.group, user=verified.user), jti=verified.jti, token=verified
@@ -135,12 +135,13 @@ class EventService:
         """Group commit: one transaction, a savepoint per request; each gets its own outcome or error."""
         results: list[AppendOutcome | EventDBXError | None] = [None] * len(requests)
         prepared: list[PreparedAppend | None] = []
-        for n, request in enumerate(requests):
-            try:
-                prepared.append(prepare(request, self._verify))
-            except EventDBXError as exc:
-                results[n] = exc
-                prepared.append(None)
+        with self.store.reading():  # one read snapshot serves every token-ledger look-up of the batch
+            for n, request in enumerate(requests):
+                try:
+                    prepared.append(prepare(request, self._verify))
+                except EventDBXError as exc:
+                    results[n] = exc
+                    prepared.append(None)
         if any(p is not None for p in prepared):
             try:
                 self._append_prepared(prepared, results)
