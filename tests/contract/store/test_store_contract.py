@@ -179,3 +179,28 @@ def test_data_version_moves_on_foreign_commit(store: Store) -> None:
     t.start()
     t.join()
     assert store.data_version() != before
+
+
+def test_change_token(store: Store) -> None:
+    import threading
+
+    with store.writing() as s:
+        token = store.change_token()
+        s.set_last_event_id(1)
+    expected = store.token_after_commit(token)
+    with store.writing():
+        assert store.change_token() == expected  # nothing else was written in between
+    with store.writing():
+        assert store.change_token() != expected  # ...but the empty transaction above counts as a write
+
+    def other() -> None:
+        with store.writing() as s:
+            s.set_last_event_id(2)
+
+    with store.writing():
+        before = store.change_token()
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    with store.writing():
+        assert store.change_token() != store.token_after_commit(before)
