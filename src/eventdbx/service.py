@@ -50,6 +50,8 @@ class EventService:
         self._settings = settings
         self._ledger = ledger
         self._local = threading.local()
+        self._policy_cache: AppendPolicy | None = None
+        self._policy_for: Settings | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = True, clock: Clock | None = None) -> EventService:
@@ -82,9 +84,13 @@ class EventService:
     # -- appends
     def _policy(self) -> AppendPolicy:
         s = self._settings
-        return AppendPolicy(
-            restrict=s.restrict, snapshot_threshold=s.snapshot_threshold, worker_id=s.snowflake_worker_id
-        )
+        policy = self._policy_cache
+        if policy is None or self._policy_for is not s:
+            policy = AppendPolicy(
+                restrict=s.restrict, snapshot_threshold=s.snapshot_threshold, worker_id=s.snowflake_worker_id
+            )
+            self._policy_cache, self._policy_for = policy, s
+        return policy
 
     def _verify(self, token: str, resource: str) -> Authorisation:
         """auth.md §5 checks 1–8 for an append (check 9 runs inside the transaction)."""
