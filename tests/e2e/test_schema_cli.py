@@ -157,6 +157,10 @@ def test_validate_ignores_restrict_off(dbx: DbxEnv) -> None:
 def test_alter(dbx: DbxEnv) -> None:
     dbx.ok("schema", "create", "order", "-e", "order_created")
     assert dbx.ok("schema", "alter", "order", "--lock").out == "schema=order updated\n"
+    assert json.loads(dbx.ok("schema", "order").out)["locked"] is True
+    doc = json.loads(dbx.ok("schema", "alter", "order", "--hide", "--json").out)
+    assert doc["hidden"] is True and doc["locked"] is True
+    assert json.loads(dbx.ok("schema", "alter", "order", "--unhide", "--json").out)["hidden"] is False
     doc = json.loads(dbx.ok(
         "schema", "alter", "order", "--unlock", "--snapshot-threshold", "4", "--lock-field", "id",
         "--add-fields", "order_shipped=carrier,tracking", "--column", "total=INT",
@@ -194,6 +198,9 @@ BAD_INPUTS = [
     (("schema", "validate", "--aggregate", "x", "--event", "e"), 2),
     (("schema", "list", "--bogus"), 2),
     (("schema", "alter", "x", "--lock", "--unlock-field"), 2),
+    (("schema", "alter", "order", "--lock", "--unlock"), 2),
+    (("schema", "alter", "order", "--hide", "--unhide"), 2),
+    (("schema", "alter", "order", "--snapshot-threshold", "2", "--clear-snapshot-threshold"), 2),
     (("schema", "alter", "order", "--rules", "total={"), 1),
     (("schema", "alter", "order", "--add-fields", "noequals"), 1),
     (("schema", "validate", "--aggregate", "order", "--event", "e", "--payload", ""), 1),

@@ -266,6 +266,12 @@ def validate(aggregate: str, event: str, payload: str) -> None:
     click.echo(f"aggregate={aggregate} event={event} validation=ok")
 
 
+def _exclusive(first: tuple[str, bool], second: tuple[str, bool]) -> None:
+    """Clap-style usage error when two mutually exclusive flags are both given."""
+    if first[1] and second[1]:
+        raise click.UsageError(f"the argument '{first[0]}' cannot be used with '{second[0]}'")
+
+
 def _pairs(values: tuple[str, ...], parse: Callable[[str], T]) -> tuple[T, ...]:
     return tuple(parse(value) for value in values)
 
@@ -276,10 +282,12 @@ def _pairs(values: tuple[str, ...], parse: Callable[[str], T]) -> tuple[T, ...]:
 @click.option("--snapshot-threshold", type=click.IntRange(min=0), default=None,
               help="Auto-snapshot every N versions.")
 @click.option("--clear-snapshot-threshold", is_flag=True, help="Remove the snapshot threshold.")
-@click.option("--lock/--unlock", "locked", default=None, help="Lock or unlock the whole aggregate.")
+@click.option("--lock", is_flag=True, help="Lock the whole aggregate against updates.")
+@click.option("--unlock", is_flag=True, help="Unlock the aggregate.")
 @click.option("--lock-field", multiple=True, help="Lock a field (repeatable).")
 @click.option("--unlock-field", multiple=True, help="Unlock a field (repeatable).")
-@click.option("--hide/--unhide", "hidden", default=None, help="Hide or unhide the aggregate type.")
+@click.option("--hide", is_flag=True, help="Hide the aggregate type from socket reads.")
+@click.option("--unhide", is_flag=True, help="Unhide the aggregate type.")
 @click.option("--unhide-field", multiple=True, help="Unhide a field (repeatable).")
 @click.option("--add-fields", multiple=True, metavar="E=f1,f2", help="Add fields to an event.")
 @click.option("--remove-fields", multiple=True, metavar="E=f1,f2", help="Remove event fields.")
@@ -290,8 +298,8 @@ def _pairs(values: tuple[str, ...], parse: Callable[[str], T]) -> tuple[T, ...]:
 @click.option("--json", "as_json", is_flag=True, help="Print the schema as JSON.")
 def alter(
     aggregate: str, snapshot_threshold: int | None, clear_snapshot_threshold: bool,
-    locked: bool | None, lock_field: tuple[str, ...], unlock_field: tuple[str, ...],
-    hidden: bool | None, unhide_field: tuple[str, ...], add_fields: tuple[str, ...],
+    lock: bool, unlock: bool, lock_field: tuple[str, ...], unlock_field: tuple[str, ...],
+    hide: bool, unhide: bool, unhide_field: tuple[str, ...], add_fields: tuple[str, ...],
     remove_fields: tuple[str, ...], column: tuple[str, ...], drop_column: tuple[str, ...],
     rules: tuple[str, ...], clear_rules: tuple[str, ...], as_json: bool,
 ) -> None:
@@ -304,15 +312,16 @@ def alter(
     )
     from eventdbx.schema.alter import alter as apply_alter
 
-    if snapshot_threshold is not None and clear_snapshot_threshold:
-        raise click.UsageError(
-            "the argument '--snapshot-threshold <N>' cannot be used with '--clear-snapshot-threshold'"
-        )
+    _exclusive(("--snapshot-threshold <N>", snapshot_threshold is not None),
+               ("--clear-snapshot-threshold", clear_snapshot_threshold))
+    _exclusive(("--lock", lock), ("--unlock", unlock))
+    _exclusive(("--hide", hide), ("--unhide", unhide))
     change = SchemaAlteration(
         snapshot_threshold=snapshot_threshold,
         clear_snapshot_threshold=clear_snapshot_threshold,
-        locked=locked, lock_fields=lock_field, unlock_fields=unlock_field,
-        hidden=hidden, unhide_fields=unhide_field,
+        locked=True if lock else False if unlock else None,
+        lock_fields=lock_field, unlock_fields=unlock_field,
+        hidden=True if hide else False if unhide else None, unhide_fields=unhide_field,
         add_fields=_pairs(add_fields, parse_event_fields),
         remove_fields=_pairs(
             remove_fields, lambda t: parse_event_fields(t, option="--remove-fields")
