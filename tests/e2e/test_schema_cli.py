@@ -161,6 +161,7 @@ def test_alter(dbx: DbxEnv) -> None:
     doc = json.loads(dbx.ok("schema", "alter", "order", "--hide", "--json").out)
     assert doc["hidden"] is True and doc["locked"] is True
     assert json.loads(dbx.ok("schema", "alter", "order", "--unhide", "--json").out)["hidden"] is False
+    assert json.loads(dbx.ok("schema", "alter", "order", "--unlock", "--json").out)["locked"] is False
     doc = json.loads(dbx.ok(
         "schema", "alter", "order", "--unlock", "--snapshot-threshold", "4", "--lock-field", "id",
         "--add-fields", "order_shipped=carrier,tracking", "--column", "total=INT",

@@ -22,6 +22,7 @@ from eventdbx.errors import (
 )
 
 if TYPE_CHECKING:
+    from eventdbx.schema.alter import SchemaAlteration
     from eventdbx.schema.model import Schema
     from eventdbx.store.database import Database
 
@@ -266,6 +267,23 @@ def validate(aggregate: str, event: str, payload: str) -> None:
     click.echo(f"aggregate={aggregate} event={event} validation=ok")
 
 
+def _altered(schema: Schema, change: SchemaAlteration, now: str) -> Schema:
+    """schema.alter, except that `--unlock`/`--unhide` alone also count as changes."""
+    from dataclasses import replace
+
+    from eventdbx.schema.alter import alter
+
+    if change.is_empty() and (change.locked is not None or change.hidden is not None):
+        # SchemaAlteration.is_empty() reads False as "not given"; here it means unlock/unhide.
+        return replace(
+            schema,
+            locked=schema.locked if change.locked is None else change.locked,
+            hidden=schema.hidden if change.hidden is None else change.hidden,
+            updated_at=now,
+        )
+    return alter(schema, change, now)
+
+
 def _exclusive(first: tuple[str, bool], second: tuple[str, bool]) -> None:
     """Clap-style usage error when two mutually exclusive flags are both given."""
     if first[1] and second[1]:
@@ -310,7 +328,6 @@ def alter(
         parse_event_fields,
         parse_rules,
     )
-    from eventdbx.schema.alter import alter as apply_alter
 
     _exclusive(("--snapshot-threshold <N>", snapshot_threshold is not None),
                ("--clear-snapshot-threshold", clear_snapshot_threshold))
@@ -332,7 +349,7 @@ def alter(
         clear_rules=clear_rules,
     )
     now = _now()
-    updated = _update(aggregate, lambda s: apply_alter(s, change, now))
+    updated = _update(aggregate, lambda s: _altered(s, change, now))
     if as_json:
         echo_json(updated.to_dict())
     else:
