@@ -1,7 +1,7 @@
 """`dbx aggregate …` (cli.md §6): the group, the writes (apply, commit, snapshot, archive, restore, remove).
 
-Parses flags and JSON (with the CLI's error prefixes), calls EventService and renders records. Reads live in
-aggregate_read.py. Kept light at import time: `aggregate apply` must start fast.
+Parses flags (conflicts, `--field` pairs, the token), calls EventService (which parses the JSON with the CLI's
+error prefixes) and renders records. Reads live in aggregate_read.py. Light at import: `apply` must start fast.
 """
 
 from __future__ import annotations
