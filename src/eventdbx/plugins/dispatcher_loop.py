@@ -1,8 +1,8 @@
 """One plugin's delivery loop: claims due jobs (or the circuit probe), runs at most `concurrency`
 deliveries, records outcomes, and on stop releases what did not finish within the grace period.
 
-SQLite work runs on a worker thread, batched: each turn records every finished attempt and claims into the
-freed slots in one hop, so the event loop never blocks on disk and the queue sees few transactions.
+Two tasks share the work so neither waits for the other: the claim loop refills free delivery slots, and
+the recorder writes finished attempts in batches. SQLite work runs on worker threads, never on the loop.
 """
 
 from __future__ import annotations
@@ -47,24 +47,18 @@ class DispatcherTiming:
 @dataclass(slots=True)
 class _InFlight:
     job: Job
-    task: asyncio.Task[None]
     started_at: float
     probe: bool
-
-
-@dataclass(slots=True)
-class _Finished:
-    flight: _InFlight
-    finished_at: float
-    status: int | None = None
-    error: DeliveryError | None = None
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass(slots=True)
 class _Write:
-    """One outcome to write: success (verdict None) or a failure with its verdict."""
+    """A finished attempt waiting to be written: success (verdict None) or a failure and its verdict."""
 
-    finished: _Finished
+    flight: _InFlight
+    status: int | None = None
+    error: DeliveryError | None = None
     verdict: Verdict | None = None
     probe_retry_at: float | None = None
 
@@ -102,16 +96,21 @@ class PluginLoop:
         self.in_flight: dict[int, _InFlight] = {}
         self.last_finished = clock.monotonic()
         self.stall_reported = False
-        self._finished: list[_Finished] = []
+        self._writes: list[_Write] = []
+        self._persisted = self.circuit.snapshot()
         self._signal = asyncio.Event()
+        self._record_signal = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._recorder_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the claim loop as a task."""
-        self._task = asyncio.create_task(self._run(), name=f"dispatch {self.definition.label}")
+        """Start the claim loop and the recorder as tasks."""
+        label = self.definition.label
+        self._task = asyncio.create_task(self._run(), name=f"dispatch {label}")
+        self._recorder_task = asyncio.create_task(self._record_forever(), name=f"record {label}")
 
     def wake(self) -> None:
         """New jobs or changed state: claim again now."""
@@ -125,10 +124,12 @@ class PluginLoop:
         """Stop claiming, give in-flight deliveries `grace` seconds, release the rest, close the sink."""
         self._stopping = True
         self._signal.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        running = [f.task for f in self.in_flight.values() if not f.task.done()]
+        self._record_signal.set()
+        for task in (self._task, self._recorder_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        running = [f.task for f in self.in_flight.values() if f.task is not None]
         if running:
             await asyncio.wait(running, timeout=max(grace, 0.0))
         await self._release_unfinished()
@@ -138,13 +139,13 @@ class PluginLoop:
             log.exception("closing the sink of plugin %s failed", self.definition.label)
 
     async def _release_unfinished(self) -> None:
-        """Cancel what is still running; record what finished meanwhile; release the rest."""
-        tasks = [f.task for f in self.in_flight.values()]
+        """Cancel what still runs, write what finished meanwhile, release the rest."""
+        tasks = [f.task for f in self.in_flight.values() if f.task is not None]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        await self._turn(claim=False)
+        await self._flush()
         left = list(self.in_flight.values())
         self.in_flight.clear()
         if not left:
@@ -163,20 +164,20 @@ class PluginLoop:
             flight = self.in_flight.pop(job_id)
             if flight.probe:
                 self.circuit.abandon_probe()
-            flight.task.cancel()
+            if flight.task is not None:
+                flight.task.cancel()
         self._signal.set()
 
-    # -- the loop --------------------------------------------------------------------------------
+    # -- claiming --------------------------------------------------------------------------------
 
     async def _run(self) -> None:
         await self._restore_circuit()
         while not self._stopping:
             self._signal.clear()
-            claimed_all = True
             try:
-                claimed_all = await self._turn(claim=True)
+                claimed_all = await self._claim()
             except Exception:
-                log.exception("dispatching jobs for plugin %s failed", self.definition.label)
+                log.exception("claiming jobs for plugin %s failed", self.definition.label)
                 claimed_all = False
             if self._stopping:
                 break
@@ -202,132 +203,34 @@ class PluginLoop:
                     probe_failures=state.probe_failures,
                 )
             )
+            self._persisted = self.circuit.snapshot()
 
-    async def _turn(self, *, claim: bool) -> bool:
-        """Record finished attempts and claim into the free slots, in one thread hop.
-
-        Returns True when every free slot got a job (more may be due)."""
-        finished, self._finished = self._finished, []
-        circuit_before = self.circuit.snapshot()
-        writes = [self._plan(f) for f in finished]
-        snapshot = self.circuit.snapshot()
-        persist = snapshot if snapshot != circuit_before else None
-        pending = {f.flight.job.id for f in finished}
-        free = self.definition.concurrency - sum(1 for i in self.in_flight if i not in pending)
-        mode = self._claim_mode(free) if claim else None
-        if not writes and persist is None and mode is None:
-            return claim and free <= 0
-        now = self.clock.time()
-        try:
-            claimed = await asyncio.to_thread(self._io, writes, persist, mode, free, now)
-        finally:
-            for f in finished:
-                if self.in_flight.get(f.flight.job.id) is f.flight:
-                    del self.in_flight[f.flight.job.id]
-        for job in claimed:
-            probe = mode == "probe"
-            if probe:
-                self.circuit.begin_probe()
-            self._launch(job, probe=probe)
-        return mode == "claim" and len(claimed) == free
-
-    def _claim_mode(self, free: int) -> str | None:
+    async def _claim(self) -> bool:
+        """Claim into the free slots; True when every free slot got a job (more may be due)."""
+        free = self.definition.concurrency - len(self.in_flight)
         if free <= 0:
-            return None
+            return True
+        ordering, now = self.definition.ordering, self.clock.time()
         if not self.circuit.is_open:
-            return "claim"
-        return "probe" if self.circuit.probe_due() else None
-
-    def _plan(self, finished: _Finished) -> _Write:
-        """Decide a finished attempt's outcome and update the circuit (pure; the write comes later)."""
-        flight, error = finished.flight, finished.error
-        if error is None:
-            self.circuit.record_success()
-            return _Write(finished=finished)
-        verdict = decide(
-            attempts=flight.job.attempts,
-            error=error,
-            max_attempts=self.recorder.max_attempts,
-            probe=flight.probe,
-        )
-        if verdict.kind is VerdictKind.PROBE_FAILED:
-            self.circuit.record_probe_failure(error.message, retry_after=error.retry_after)
-            return _Write(
-                finished=finished, verdict=verdict, probe_retry_at=self.circuit.next_probe_at
-            )
-        if flight.probe:  # the endpoint answered: the outage is over, whatever this job's own fate
-            self.circuit.record_success()
-        else:
-            self.circuit.record_failure(
-                error.message,
-                endpoint=error.endpoint_failure,
-                retry_after=circuit_wait(verdict, error),
-            )
-        return _Write(finished=finished, verdict=verdict)
-
-    def _io(
-        self,
-        writes: list[_Write],
-        persist: CircuitSnapshot | None,
-        mode: str | None,
-        free: int,
-        now: float,
-    ) -> list[Job]:
-        """Worker thread: write outcomes, persist the circuit, claim. Never raises for one bad write."""
-        self._write_outcomes(writes, now)
-        if persist is not None:
-            self.queue.set_circuit(
-                self.name,
-                circuit=persist.circuit,
-                consecutive_failures=persist.consecutive_failures,
-                opened_at=persist.opened_at,
-                next_probe_at=persist.next_probe_at,
-                probe_failures=persist.probe_failures,
-            )
-        if mode == "claim":
-            return self.queue.claim(
-                self.name,
-                now=now,
-                limit=free,
-                lease_secs=self.lease,
-                ordering=self.definition.ordering,
-            )
-        if mode == "probe":
-            probe = self.queue.claim_probe(
-                self.name, now=now, lease_secs=self.lease, ordering=self.definition.ordering
-            )
-            return [] if probe is None else [probe]
-        return []
-
-    def _write_outcomes(self, writes: list[_Write], now: float) -> None:
-        successes = [w.finished for w in writes if w.verdict is None]
-        if successes:
-            self.recorder.delivered_many(
-                [(f.flight.job, f.flight.started_at, f.status) for f in successes], now=now
-            )
-        for write in writes:
-            if write.verdict is None:
-                continue
-            flight, error = write.finished.flight, write.finished.error
-            assert error is not None
-            try:
-                self.recorder.failed(
-                    flight.job,
-                    write.verdict,
-                    error,
-                    started_at=flight.started_at,
-                    now=now,
-                    probe_retry_at=write.probe_retry_at,
-                )
-            except Exception:
-                log.exception(
-                    "recording a failed attempt for plugin %s failed", self.definition.label
-                )
+            jobs = await asyncio.to_thread(
+                self.queue.claim, self.name, now=now, limit=free, lease_secs=self.lease,
+                ordering=ordering,
+            )  # fmt: skip
+            for job in jobs:
+                self._launch(job, probe=False)
+            return len(jobs) == free
+        if self.circuit.probe_due():
+            probe = await asyncio.to_thread(
+                self.queue.claim_probe, self.name, now=now, lease_secs=self.lease,
+                ordering=ordering,
+            )  # fmt: skip
+            if probe is not None:
+                self.circuit.begin_probe()
+                self._launch(probe, probe=True)
+        return False
 
     async def _wait_timeout(self, claimed_all: bool) -> float:
         poll = self.timing.poll_secs
-        if self._finished:
-            return 0.0
         if claimed_all and len(self.in_flight) < self.definition.concurrency:
             return 0.0
         now = self.clock.time()
@@ -354,25 +257,109 @@ class PluginLoop:
     # -- delivering ------------------------------------------------------------------------------
 
     def _launch(self, job: Job, *, probe: bool) -> None:
-        started = self.clock.time()
-        flight = _InFlight(job=job, task=None, started_at=started, probe=probe)  # type: ignore[arg-type]
+        flight = _InFlight(job=job, started_at=self.clock.time(), probe=probe)
         flight.task = asyncio.create_task(self._deliver(flight))
         self.in_flight[job.id] = flight
 
     async def _deliver(self, flight: _InFlight) -> None:
-        job = flight.job
         try:
-            status = await self.sink.deliver(DeliveryJob.from_job(job))
+            status = await self.sink.deliver(DeliveryJob.from_job(flight.job))
         except DeliveryError as exc:
-            done = _Finished(flight=flight, finished_at=self.clock.time(), error=exc)
+            write = _Write(flight=flight, error=exc)
         except Exception as exc:  # a sink bug: retryable, never endpoint-level
-            detail = f"{self.definition.kind} plugin delivery failed: {type(exc).__name__}: {exc}"
-            done = _Finished(
-                flight=flight, finished_at=self.clock.time(), error=DeliveryError(detail)
-            )
+            kind = self.definition.kind
+            detail = f"{kind} plugin delivery failed: {type(exc).__name__}: {exc}"
+            write = _Write(flight=flight, error=DeliveryError(detail))
         else:
-            done = _Finished(flight=flight, finished_at=self.clock.time(), status=status)
-        self._finished.append(done)
+            write = _Write(flight=flight, status=status)
+        if self.in_flight.get(flight.job.id) is not flight:
+            return  # taken back by the lease sweep meanwhile
+        del self.in_flight[flight.job.id]
+        self._plan(write)
+        self._writes.append(write)
         self.last_finished = self.clock.monotonic()
         self.stall_reported = False
+        self._record_signal.set()
         self._signal.set()
+
+    def _plan(self, write: _Write) -> None:
+        """Decide a finished attempt's outcome and update the circuit (pure; the write comes later)."""
+        flight, error = write.flight, write.error
+        if error is None:
+            self.circuit.record_success()
+            return
+        write.verdict = verdict = decide(
+            attempts=flight.job.attempts,
+            error=error,
+            max_attempts=self.recorder.max_attempts,
+            probe=flight.probe,
+        )
+        if verdict.kind is VerdictKind.PROBE_FAILED:
+            self.circuit.record_probe_failure(error.message, retry_after=error.retry_after)
+            write.probe_retry_at = self.circuit.next_probe_at
+        elif flight.probe:  # the endpoint answered: the outage is over, whatever this job's fate
+            self.circuit.record_success()
+        else:
+            self.circuit.record_failure(
+                error.message,
+                endpoint=error.endpoint_failure,
+                retry_after=circuit_wait(verdict, error),
+            )
+
+    # -- recording -------------------------------------------------------------------------------
+
+    async def _record_forever(self) -> None:
+        while True:
+            if not self._writes:
+                if self._stopping:
+                    return
+                await self._record_signal.wait()
+                self._record_signal.clear()
+                continue
+            await self._flush()
+            self._signal.set()  # a recorded success may let the next job of its aggregate go
+
+    async def _flush(self) -> None:
+        """Write every finished attempt and a changed circuit, in one thread hop."""
+        writes, self._writes = self._writes, []
+        snapshot = self.circuit.snapshot()
+        persist = snapshot if snapshot != self._persisted else None
+        if not writes and persist is None:
+            return
+        try:
+            await asyncio.to_thread(self._write_io, writes, persist, self.clock.time())
+        except Exception:
+            log.exception("recording outcomes for plugin %s failed", self.definition.label)
+        else:
+            self._persisted = snapshot
+
+    def _write_io(self, writes: list[_Write], persist: CircuitSnapshot | None, now: float) -> None:
+        """Worker thread: write outcomes, then the circuit. One bad write never stops the others."""
+        successes = [w for w in writes if w.verdict is None]
+        if successes:
+            self.recorder.delivered_many(
+                [(w.flight.job, w.flight.started_at, w.status) for w in successes], now=now
+            )
+        for write in writes:
+            if write.verdict is None or write.error is None:
+                continue
+            try:
+                self.recorder.failed(
+                    write.flight.job,
+                    write.verdict,
+                    write.error,
+                    started_at=write.flight.started_at,
+                    now=now,
+                    probe_retry_at=write.probe_retry_at,
+                )
+            except Exception:
+                log.exception("recording a failed attempt of %s failed", self.definition.label)
+        if persist is not None:
+            self.queue.set_circuit(
+                self.name,
+                circuit=persist.circuit,
+                consecutive_failures=persist.consecutive_failures,
+                opened_at=persist.opened_at,
+                next_probe_at=persist.next_probe_at,
+                probe_failures=persist.probe_failures,
+            )
