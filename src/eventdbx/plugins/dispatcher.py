@@ -64,6 +64,7 @@ class Dispatcher:
         self._sink_factory = sink_factory
         self._is_runnable = is_runnable
         self._loops: dict[str, PluginLoop] = {}
+        self._unbuildable: dict[str, PluginDefinition] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._running = False
@@ -203,11 +204,15 @@ class Dispatcher:
                 self._start_loop(definition)
 
     def _start_loop(self, definition: PluginDefinition) -> None:
+        if self._unbuildable.get(definition.name) == definition:
+            return  # already reported; retried when the definition changes
         try:
             sink = (self._sink_factory or build_sink)(definition)
         except Exception as exc:
+            self._unbuildable[definition.name] = definition
             log.error("plugin %s cannot start: %s", definition.label, exc)
             return
+        self._unbuildable.pop(definition.name, None)
         plugin_loop = PluginLoop(
             definition,
             sink,

@@ -99,3 +99,53 @@ async def test_open_circuit_without_due_jobs_does_not_spin(
     await env.until_status(job_id, JobStatus.DONE)
     state = env.queue.get_state("hook")
     assert state is not None and state.circuit == "closed"
+
+
+async def test_a_sink_that_cannot_be_built_is_reported_once(
+    env: Env, http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="eventdbx.plugin")
+    bad = http_plugin("http://", name="bad")
+    good = http_plugin(http_receiver.url)
+    env.definitions.items = [bad, good]
+    dispatcher = await env.start(good)
+    env.definitions.items = [bad, good]
+    dispatcher.reload()
+    await asyncio.sleep(0.2)  # bounded: several reload periods
+    assert dispatcher.active_plugins() == ["hook"]
+    errors = [m for m in caplog.messages if m.startswith("plugin http (bad) cannot start")]
+    assert errors == ["plugin http (bad) cannot start: invalid endpoint 'http://'"]
+
+
+async def test_a_sink_bug_is_a_retryable_failure(env: Env) -> None:
+    class Broken:
+        async def deliver(self, job: object) -> None:
+            raise ValueError("boom")
+
+        async def check_ready(self) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            return None
+
+    from eventdbx.plugins.dispatcher import Dispatcher, DispatcherTiming
+
+    audit = PluginDefinition(name="audit", config=LogConfig())
+    [job_id] = env.add_jobs(audit, ("a", 1))
+    env.definitions.items = [audit]
+    dispatcher = Dispatcher(
+        env.settings,
+        env.queue,
+        env.definitions,
+        clock=env.clock,
+        sink_factory=lambda d: Broken(),
+        timing=DispatcherTiming(poll_secs=0.05, sweep_secs=3600, reload_secs=0.05),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    try:
+        job = await env.until(job_id, lambda j: j.attempts == 1 and j.status == JobStatus.PENDING)
+        assert job.last_error == "log plugin delivery failed: ValueError: boom"
+    finally:
+        stop.set()
+        await task
