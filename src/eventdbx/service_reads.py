@@ -14,7 +14,22 @@ from eventdbx.domain.state import stored_payload_map
 from eventdbx.errors import AggregateNotFoundError, StorageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from eventdbx.domain.records import EventRecord
     from eventdbx.store.protocols import StoreSession
+
+PAGE = 1000
+
+
+def _events(session: StoreSession, t: str, i: str, after: int, up_to: int) -> Iterator[EventRecord]:
+    """Versions (after, up_to] in pages, so long histories never sit in memory at once."""
+    while after < up_to:
+        page = session.events_of(t, i, after=after, up_to=min(up_to, after + PAGE))
+        if not page:
+            return
+        yield from page
+        after = page[-1].version
 
 
 def require_row(session: StoreSession, aggregate_type: str, aggregate_id: str) -> AggregateRow:
@@ -38,7 +53,7 @@ def state_as_of(session: StoreSession, row: AggregateRow, version: int | None) -
     snapshot = session.latest_snapshot(t, i, up_to=version)
     state: dict[str, str] = dict(snapshot.state) if snapshot else {}
     root = snapshot.merkle_root if snapshot else EMPTY_ROOT
-    for record in session.events_of(t, i, after=snapshot.version if snapshot else 0, up_to=version):
+    for record in _events(session, t, i, snapshot.version if snapshot else 0, version):
         state.update(stored_payload_map(record.payload_json))
         root = record.merkle_root
     return AggregateState(
@@ -53,7 +68,7 @@ def verify_aggregate(session: StoreSession, row: AggregateRow) -> str:
     prefix = f"integrity check failed for {t}::{i}"
     frontier: list[str | None] = []
     count = 0
-    for record in session.events_of(t, i):
+    for record in _events(session, t, i, 0, 1 << 62):
         count += 1
         if record.version != count:
             raise StorageError(f"{prefix}: missing version {count}")

@@ -290,3 +290,14 @@ def test_threads_share_a_service(service: EventService) -> None:
     assert [e.version for e in events] == list(range(1, 302))
     assert len({e.event_id for e in events}) == 301
     assert service.verify("a", "1") == service.get_aggregate("a", "1").merkle_root
+
+
+def test_long_history_reads_page_through(service: EventService, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventdbx import service_reads
+
+    monkeypatch.setattr(service_reads, "PAGE", 7)
+    roots = [service.append(req("a", "1", "a_created" if v == 1 else "a_updated", f'{{"v":{v}}}')).record.merkle_root
+             for v in range(1, 31)]
+    assert service.verify("a", "1") == roots[-1]
+    past = service.get_aggregate("a", "1", version=23)
+    assert past.state == {"v": "23"} and past.merkle_root == roots[22]
