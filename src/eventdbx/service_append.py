@@ -12,7 +12,6 @@ from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from eventdbx.auth.tokens import check_write_limit
 from eventdbx.clock import Clock, next_snowflake, now_ms
 from eventdbx.domain.integrity import EMPTY_ROOT, event_hash, frontier_append, frontier_root
 from eventdbx.domain.json_value import JSONValue
@@ -23,7 +22,6 @@ from eventdbx.domain.restrict import RestrictMode
 from eventdbx.domain.state import payload_map, stored_payload_map
 from eventdbx.domain.validation import check_first_event, check_payload_size
 from eventdbx.errors import AggregateArchivedError, VersionConflictError
-from eventdbx.schema.validate import validate_append
 from eventdbx.service_requests import AppendOutcome, PreparedAppend
 
 if TYPE_CHECKING:
@@ -150,9 +148,16 @@ class Appender:
         text = dumps_canonical(payload)
         check_payload_size(text)
         pmap = payload_map(payload)
-        validate_append(self.schema(t), self.policy.restrict, t, prepared.event_type, payload, pmap)
+        mode = self.policy.restrict
+        schema = self.schema(t)
+        if mode is not RestrictMode.OFF and (schema is not None or mode is RestrictMode.STRICT):
+            from eventdbx.schema.validate import validate_append  # loaded only when there is work
+
+            validate_append(schema, mode, t, prepared.event_type, payload, pmap)
         auth = prepared.auth
         if auth is not None and auth.jti is not None and auth.token is not None:
+            from eventdbx.auth.tokens import check_write_limit
+
             check_write_limit(auth.token, self._events_written(auth.jti))
         return Resolved(payload=payload, payload_json=text, payload_map=pmap)
 

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 import orjson
 
 from eventdbx.domain.records import AggregateRow, EventRecord, IssuedBy
-from eventdbx.store.meta import seal_value
-from eventdbx.store.plugin_queue_cipher import PREFIX, unseal
+from eventdbx.store.meta import SEALED_PREFIX, open_value, seal_value
 
 _COLS = (
     "seq, event_id, aggregate_type, aggregate_id, version, event_type, payload, extensions, created_at,"
@@ -31,17 +30,13 @@ _Row = tuple[
 ]
 
 
-def _open(value: str, dek: str | None) -> str:
-    return unseal(value, dek) if value.startswith(PREFIX) else value
-
-
 def _record(row: _Row, dek: str | None = None) -> EventRecord:
     group, user = row[9], row[10]
     payload, extensions = row[6], row[7]
-    if payload.startswith(PREFIX):
-        payload = unseal(payload, dek)
-    if extensions is not None and extensions.startswith(PREFIX):
-        extensions = unseal(extensions, dek)
+    if payload.startswith(SEALED_PREFIX):
+        payload = open_value(payload, dek)
+    if extensions is not None and extensions.startswith(SEALED_PREFIX):
+        extensions = open_value(extensions, dek)
     return EventRecord(
         aggregate_type=row[2], aggregate_id=row[3], event_type=row[5], payload_json=payload,
         extensions_json=extensions, event_id=row[1], created_at=row[8],
@@ -143,7 +138,7 @@ def _aggregate(
     row: tuple[str, str, int, str, str, str, int, str | None, str | None], dek: str | None = None
 ) -> AggregateRow:
     return AggregateRow(
-        aggregate_type=row[0], aggregate_id=row[1], version=row[2], state=orjson.loads(_open(row[3], dek)),
+        aggregate_type=row[0], aggregate_id=row[1], version=row[2], state=orjson.loads(open_value(row[3], dek)),
         merkle_root=row[4], merkle_frontier=decode_frontier(row[5]), archived=bool(row[6]),
         archived_at=row[7], archive_comment=row[8],
     )

@@ -6,6 +6,7 @@ import sqlite3
 
 LAST_EVENT_ID = "last_event_id"
 DEK_CHECK = "dek_check"
+SEALED_PREFIX = "ENCv1:"  # = plugin_queue_cipher.PREFIX (imported lazily: cryptography is slow to load)
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -39,6 +40,15 @@ def seal_value(conn: sqlite3.Connection, text: str, dek: str | None) -> str:
 
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (DEK_CHECK, dek_check(dek)))
     return seal(text, dek)
+
+
+def open_value(text: str, dek: str | None) -> str:
+    """Plaintext of a stored value: `ENCv1:` blobs are decrypted with `dek`, anything else is returned as is."""
+    if not text.startswith(SEALED_PREFIX):
+        return text
+    from eventdbx.store.plugin_queue_cipher import unseal
+
+    return unseal(text, dek)
 
 
 def check_dek(conn: sqlite3.Connection, dek: str | None) -> None:

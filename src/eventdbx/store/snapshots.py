@@ -7,16 +7,14 @@ import sqlite3
 import orjson
 
 from eventdbx.domain.records import Snapshot
-from eventdbx.store.meta import seal_value
-from eventdbx.store.plugin_queue_cipher import PREFIX, unseal
+from eventdbx.store.meta import open_value, seal_value
 
 _COLS = "aggregate_type, aggregate_id, version, state, merkle_root, created_at, comment"
 
 
 def _snapshot(row: tuple[str, str, int, str, str, str, str | None], dek: str | None) -> Snapshot:
-    state = unseal(row[3], dek) if row[3].startswith(PREFIX) else row[3]
     return Snapshot(
-        aggregate_type=row[0], aggregate_id=row[1], version=row[2], state=orjson.loads(state),
+        aggregate_type=row[0], aggregate_id=row[1], version=row[2], state=orjson.loads(open_value(row[3], dek)),
         merkle_root=row[4], created_at=row[5], comment=row[6],
     )
 

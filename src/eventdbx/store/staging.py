@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 
 from eventdbx.domain.records import IssuedBy
-from eventdbx.store.meta import seal_value
-from eventdbx.store.plugin_queue_cipher import PREFIX, unseal
+from eventdbx.store.meta import open_value, seal_value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,17 +50,13 @@ class StagedEntry:
 _COLS = "id, entry, payload, metadata, token_jti"
 
 
-def _open(value: str, dek: str | None) -> str:
-    return unseal(value, dek) if value.startswith(PREFIX) else value
-
-
 def _entry(row: tuple[int, str, str, str | None, str | None], dek: str | None) -> StagedEntry:
-    data = orjson.loads(_open(row[1], dek))
+    data = orjson.loads(open_value(row[1], dek))
     issued = data.get("issued_by")
     return StagedEntry(
         id=row[0], aggregate_type=data["aggregate"], aggregate_id=data["aggregate_id"],
-        event_type=data["event"], payload_json=_open(row[2], dek),
-        metadata_json=None if row[3] is None else _open(row[3], dek),
+        event_type=data["event"], payload_json=open_value(row[2], dek),
+        metadata_json=None if row[3] is None else open_value(row[3], dek),
         issued_by=None if issued is None else IssuedBy(group=issued["group"], user=issued["user"]),
         note=data.get("note"), expected_version=data.get("expected_version"), token_jti=row[4],
     )
