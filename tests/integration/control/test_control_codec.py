@@ -195,3 +195,25 @@ def test_encoded_requests_read_back_through_pycapnp() -> None:
         frame = msg.encode_request(req)
         assert _pycapnp_decode(frame) == req
         assert msg.decode_request(frame) == req
+
+
+@pytest.mark.parametrize("body", [
+    # getAggregate member pointer points far outside the segment
+    struct.pack("<QQQQ", (2 << 32) | (1 << 48), 7, 1, (1000 << 2) | (0 << 32) | (2 << 48)),
+    # aggregateType text pointer claims 1 MiB of bytes
+    struct.pack("<QQQQQQ", (2 << 32) | (1 << 48), 7, 1, (0 << 32) | (2 << 48), 1 | (2 << 32) | (1 << 55), 0),
+    # text without its NUL terminator
+    struct.pack("<QQQQQQ", (2 << 32) | (1 << 48), 7, 1, (0 << 32) | (2 << 48), (1 << 2) | 1 | (2 << 32) | (3 << 35), 0)
+    + b"abc\x01\0\0\0\0",
+    # a capability pointer where a struct belongs
+    struct.pack("<QQQQ", (2 << 32) | (1 << 48), 7, 1, 3),
+    # a far pointer into a segment that does not exist
+    struct.pack("<QQQQ", (2 << 32) | (1 << 48), 7, 1, 2 | (9 << 32)),
+    # a far pointer landing on another far pointer
+    struct.pack("<QQQQQ", (2 << 32) | (1 << 48), 7, 1, 2 | (4 << 3), 2 | (4 << 3)),
+])
+def test_unreadable_content_is_a_decode_error_with_the_id(body: bytes) -> None:
+    frame = struct.pack("<II", 0, len(body) // 8) + body
+    with pytest.raises(msg.RequestDecodeError) as info:
+        msg.decode_request(frame)
+    assert info.value.request_id == 7
