@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +24,7 @@ _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 
 Row = tuple[str, Mapping[str, str]]
 Progress = Callable[[int], None]
+PROGRESS_STEP = 1000
 
 
 class ExportFormat(StrEnum):
@@ -67,30 +68,43 @@ def _csv_cell(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def render_csv(rows: Sequence[Row]) -> str:
+def _counted(rows: Sequence[Row], progress: Progress | None) -> Iterator[Row]:
+    """Yield rows, reporting every PROGRESS_STEP rows (and the remainder) to `progress`."""
+    if progress is None:
+        yield from rows
+        return
+    for index, row in enumerate(rows, 1):
+        yield row
+        if index % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
+    if len(rows) % PROGRESS_STEP:
+        progress(len(rows) % PROGRESS_STEP)
+
+
+def render_csv(rows: Sequence[Row], progress: Progress | None = None) -> str:
     """Header `__aggregate_id` + sorted union of state keys; one line per aggregate, `\\n` terminated."""
     keys = sorted({key for _, state in rows for key in state})
     lines = [",".join(_csv_cell(cell) for cell in (ID_COLUMN, *keys))]
-    for aggregate_id, state in rows:
+    for aggregate_id, state in _counted(rows, progress):
         cells = [aggregate_id, *(state.get(key, "") for key in keys)]
         lines.append(",".join(_csv_cell(cell) for cell in cells))
     return "\n".join(lines) + "\n"
 
 
-def render_json(rows: Sequence[Row], *, pretty: bool) -> str:
+def render_json(rows: Sequence[Row], *, pretty: bool, progress: Progress | None = None) -> str:
     """Array of `{"__aggregate_id": id, key: value…}` objects (keys sorted), compact or pretty, + `\\n`."""
     from eventdbx.domain.jsontext import to_compact, to_pretty
 
-    objects = [{ID_COLUMN: aggregate_id, **state} for aggregate_id, state in rows]
+    objects = [{ID_COLUMN: row_id, **state} for row_id, state in _counted(rows, progress)]
     text = to_pretty(objects, sort_keys=True) if pretty else to_compact(objects, sort_keys=True)
     return text + "\n"
 
 
-def render(rows: Sequence[Row], options: ExportOptions) -> str:
-    """The document for one aggregate type."""
+def render(rows: Sequence[Row], options: ExportOptions, progress: Progress | None = None) -> str:
+    """The document for one aggregate type; `progress(n)` as rows are rendered."""
     if options.format is ExportFormat.JSON:
-        return render_json(rows, pretty=options.pretty)
-    return render_csv(rows)
+        return render_json(rows, pretty=options.pretty, progress=progress)
+    return render_csv(rows, progress)
 
 
 # -- placement ---------------------------------------------------------------------------------------------
@@ -160,16 +174,14 @@ def _zip_bytes(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, rows in groups.items():
-            zf.writestr(f"{file_stem(name)}.{options.format.value}", render(rows, options))
-            if progress is not None:
-                progress(len(rows))
+            zf.writestr(f"{file_stem(name)}.{options.format.value}", render(rows, options, progress))
     return buffer.getvalue()
 
 
 def write_export(
     groups: Mapping[str, Sequence[Row]], options: ExportOptions, progress: Progress | None = None
 ) -> ExportResult:
-    """Write one document per type (files, or entries of one deflated zip); `progress(rows)` per type."""
+    """Write one document per type (files, or entries of one deflated zip); `progress(n)` per n rows."""
     types = list(groups)
     if not types:
         return ExportResult()
@@ -180,8 +192,6 @@ def write_export(
     targets = _file_targets(types, options)
     written: list[Path] = []
     for name in types:
-        _write_atomic(targets[name], render(groups[name], options).encode())
+        _write_atomic(targets[name], render(groups[name], options, progress).encode())
         written.append(targets[name])
-        if progress is not None:
-            progress(len(groups[name]))
     return ExportResult(files=written, type_count=len(types))
