@@ -310,3 +310,15 @@ def test_missing_arguments_are_usage_errors(dbx: DbxEnv) -> None:
     err = dbx.fail("aggregate", "export", "order", code=2).err
     assert "the following required arguments were not provided" in err
     assert "unrecognized subcommand 'bogus'" in dbx.fail("aggregate", "bogus", code=2).err
+
+
+def test_failed_commit_keeps_entries(dbx: DbxEnv) -> None:
+    apply(dbx, "order", "o1", "order_created", "--expected-version", "0", "--stage")
+    apply(dbx, "order", "o2", "order_created", "--stage")
+    apply(dbx, "order", "o1", "order_created")
+    err = dbx.fail("aggregate", "commit").err
+    assert "version conflict: expected version 0 but order::o1 is at version 1" in err
+    staged = json.loads(dbx.ok("aggregate", "list", "--stage", "--json").out)
+    assert [e["aggregate_id"] for e in staged] == ["o1", "o2"]
+    assert staged[0]["expected_version"] == 0
+    assert "aggregate not found" in dbx.fail("aggregate", "get", "order", "o2").err
