@@ -149,3 +149,16 @@ def test_corrupt_archive_is_one_line(dbx: DbxEnv, tmp_path: Path) -> None:
     bad.write_bytes(b"not a tar")
     res = dbx.fail("restore", "--input", str(bad))
     assert res.err.startswith("Error: ") and res.err.count("\n") == 1
+
+
+def test_encrypted_data_round_trips_with_its_key(dbx: DbxEnv, tmp_path: Path) -> None:
+    dbx.ok("config", "--generate-dek")
+    dbx.ok("aggregate", "apply", "order", "o1", "order_created", "--field", "status=secret")
+    out = tmp_path / "b.tgz"
+    dbx.ok("backup", "--output", str(out))
+    config = tmp_path / "other" / "config.toml"
+    dbx.ok("--config", str(config), "restore", "--input", str(out),
+           "--data-dir", str(tmp_path / "other-data"))
+    assert tomllib.loads(config.read_text())["data_encryption_key"]
+    state = json.loads(dbx.ok("--config", str(config), "aggregate", "get", "order", "o1").out)
+    assert state["state"] == {"status": "secret"}
