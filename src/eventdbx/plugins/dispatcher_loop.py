@@ -97,6 +97,7 @@ class PluginLoop:
         self.last_finished = clock.monotonic()
         self.stall_reported = False
         self._writes: list[_Write] = []
+        self._claim_batch = max(1, definition.concurrency // 8)
         self._persisted = self.circuit.snapshot()
         self._signal = asyncio.Event()
         self._record_signal = asyncio.Event()
@@ -175,13 +176,13 @@ class PluginLoop:
         while not self._stopping:
             self._signal.clear()
             try:
-                claimed_all = await self._claim()
+                more = await self._claim()
             except Exception:
                 log.exception("claiming jobs for plugin %s failed", self.definition.label)
-                claimed_all = False
+                more = False
             if self._stopping:
                 break
-            timeout = await self._wait_timeout(claimed_all)
+            timeout = await self._wait_timeout(more)
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
@@ -206,10 +207,10 @@ class PluginLoop:
             self._persisted = self.circuit.snapshot()
 
     async def _claim(self) -> bool:
-        """Claim into the free slots; True when every free slot got a job (more may be due)."""
+        """Claim into the free slots; True when it should claim again at once."""
         free = self.definition.concurrency - len(self.in_flight)
-        if free <= 0:
-            return True
+        if free <= 0 or (self.in_flight and free < self._claim_batch):
+            return False  # busy: let a few slots free up so one claim fills several
         ordering, now = self.definition.ordering, self.clock.time()
         if not self.circuit.is_open:
             jobs = await asyncio.to_thread(
@@ -218,7 +219,7 @@ class PluginLoop:
             )  # fmt: skip
             for job in jobs:
                 self._launch(job, probe=False)
-            return len(jobs) == free
+            return len(jobs) == free and len(self.in_flight) < self.definition.concurrency
         if self.circuit.probe_due():
             probe = await asyncio.to_thread(
                 self.queue.claim_probe, self.name, now=now, lease_secs=self.lease,
@@ -229,11 +230,11 @@ class PluginLoop:
                 self._launch(probe, probe=True)
         return False
 
-    async def _wait_timeout(self, claimed_all: bool) -> float:
-        poll = self.timing.poll_secs
-        if claimed_all and len(self.in_flight) < self.definition.concurrency:
+    async def _wait_timeout(self, more: bool) -> float:
+        """How long to wait for a signal: completions and `wake()` signal; timers cover retries."""
+        if more:
             return 0.0
-        now = self.clock.time()
+        poll, now = self.timing.poll_secs, self.clock.time()
         if self.circuit.is_open:
             at = self.circuit.next_probe_at
             if self.circuit.probing or at is None:
@@ -241,8 +242,8 @@ class PluginLoop:
             if at > now:
                 return min(poll, at - now)
             # the probe is due but nothing was claimable: wait for a job to come due
-        elif len(self.in_flight) >= self.definition.concurrency:
-            return poll
+        elif self.in_flight:
+            return poll  # every finished delivery signals; the poll covers retries coming due
         try:
             at = await asyncio.to_thread(
                 self.queue.next_wakeup, self.name, ordering=self.definition.ordering
