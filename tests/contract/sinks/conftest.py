@@ -12,10 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "plugins"))
 
 from receivers import HttpReceiver, TcpReceiver
-from sink_harness import Harness, HttpHarness, LogHarness, TcpHarness
+from sink_harness import Harness, HttpHarness, LogHarness, RecordingHarness, TcpHarness
 
 
-@pytest.fixture(params=["http", "tcp", "log"])
+@pytest.fixture(params=["http", "tcp", "log", "recording"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """Each sink kind in turn."""
     if request.param == "http":
@@ -26,6 +26,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         tcp = await TcpReceiver(ack=True).start()
         yield TcpHarness(tcp)
         await tcp.go_away()
+    elif request.param == "recording":
+        yield RecordingHarness()
     else:
         log_harness = LogHarness()
         yield log_harness

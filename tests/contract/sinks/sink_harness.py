@@ -11,9 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "pl
 
 from receivers import Answer, HttpReceiver, TcpReceiver
 
+from eventdbx.errors import DeliveryError
 from eventdbx.plugins.sink import Sink
 from eventdbx.plugins.sinks.http import HttpSink
 from eventdbx.plugins.sinks.log import LOGGER_NAME, LogSink
+from eventdbx.plugins.sinks.recording import RecordingSink
 from eventdbx.plugins.sinks.tcp import TcpSink
 
 
@@ -101,3 +103,24 @@ class LogHarness:
 
     def close(self) -> None:
         logging.getLogger(LOGGER_NAME).removeHandler(self.capture)
+
+
+class RecordingHarness:
+    kind = "recording"
+
+    def __init__(self) -> None:
+        self.sink = RecordingSink()
+
+    def make_sink(self) -> Sink:
+        return self.sink
+
+    def received(self) -> list[bytes]:
+        return [job.body for job in self.sink.delivered]
+
+    def fail_next(self, *, permanent: bool) -> None:
+        self.sink.fail_next(
+            DeliveryError("scripted", retryable=not permanent, endpoint_failure=False)
+        )
+
+    async def go_away(self) -> None:
+        self.sink.down = DeliveryError("down", endpoint_failure=True)
