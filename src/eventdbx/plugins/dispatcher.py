@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from eventdbx.clock import Clock, SystemClock
 from eventdbx.plugins import dispatcher_log
@@ -30,6 +30,7 @@ log = logging.getLogger("eventdbx.plugin")
 __all__ = ["DefinitionSource", "Dispatcher", "DispatcherTiming"]
 
 
+@runtime_checkable
 class DefinitionSource(Protocol):
     """Where plugin definitions come from (`PluginRegistry`: re-reads plugins.json when it changes)."""
 
@@ -49,7 +50,7 @@ class Dispatcher:
         self,
         settings: Settings,
         queue: PluginQueue,
-        registry: DefinitionSource,
+        registry: DefinitionSource | Callable[[], Sequence[PluginDefinition]],
         *,
         clock: Clock | None = None,
         sink_factory: SinkBuilder | None = None,
@@ -58,7 +59,9 @@ class Dispatcher:
     ) -> None:
         self.settings = settings
         self.queue = queue
-        self.registry = registry
+        self._definitions: Callable[[], Sequence[PluginDefinition]] = (
+            registry.current if isinstance(registry, DefinitionSource) else registry
+        )
         self.clock: Clock = clock or SystemClock()
         self.timing = timing or DispatcherTiming()
         self._sink_factory = sink_factory
@@ -189,7 +192,7 @@ class Dispatcher:
         return wanted
 
     async def _sync(self) -> None:
-        definitions = await asyncio.to_thread(self.registry.current)
+        definitions = await asyncio.to_thread(self._definitions)
         wanted = self._wanted(definitions)
         grace = float(self.settings.plugin_queue.shutdown_grace_secs)
         stopping = [

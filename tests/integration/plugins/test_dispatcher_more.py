@@ -149,3 +149,26 @@ async def test_a_sink_bug_is_a_retryable_failure(env: Env) -> None:
     finally:
         stop.set()
         await task
+
+
+async def test_definitions_may_come_from_a_plain_callable(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
+    from eventdbx.plugins.dispatcher import Dispatcher, DispatcherTiming
+
+    hook = http_plugin(http_receiver.url)
+    [job_id] = env.add_jobs(hook, ("a", 1))
+    dispatcher = Dispatcher(
+        env.settings,
+        env.queue,
+        lambda: [hook],
+        clock=env.clock,
+        timing=DispatcherTiming(poll_secs=0.05, sweep_secs=3600, reload_secs=0.05),
+    )
+    await dispatcher.start()
+    try:
+        await env.until_status(job_id, JobStatus.DONE)
+        assert dispatcher.running
+    finally:
+        await dispatcher.aclose()
+    assert not dispatcher.running
