@@ -198,12 +198,14 @@ class Dispatcher:
         stopping = [
             self._loops.pop(name)
             for name, plugin_loop in list(self._loops.items())
-            if wanted.get(name) != plugin_loop.definition
+            if _needs_restart(plugin_loop.definition, wanted.get(name))
         ]
         if stopping:
             await asyncio.gather(*(pl.stop(grace) for pl in stopping), return_exceptions=True)
         for name, definition in wanted.items():
-            if name not in self._loops:
+            if name in self._loops:
+                self._loops[name].definition = definition  # e.g. a new payload mode: no restart
+            else:
                 self._start_loop(definition)
 
     def _start_loop(self, definition: PluginDefinition) -> None:
@@ -301,3 +303,14 @@ class Dispatcher:
             if due > 0:
                 plugin_loop.stall_reported = True
                 dispatcher_log.stalled(plugin_loop.definition.label, due_jobs=due, idle_secs=idle)
+
+
+def _needs_restart(running: PluginDefinition, wanted: PluginDefinition | None) -> bool:
+    """Only what delivery depends on restarts a loop; payload mode only matters at enqueue time."""
+    if wanted is None:
+        return True
+    return (running.config, running.ordering, running.concurrency) != (
+        wanted.config,
+        wanted.ordering,
+        wanted.concurrency,
+    )

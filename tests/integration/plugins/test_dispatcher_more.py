@@ -172,3 +172,21 @@ async def test_definitions_may_come_from_a_plain_callable(
     finally:
         await dispatcher.aclose()
     assert not dispatcher.running
+
+
+async def test_only_delivery_settings_restart_a_loop(env: Env, http_receiver: HttpReceiver) -> None:
+    import dataclasses
+
+    from eventdbx.domain.payload_mode import PayloadMode
+
+    hook = http_plugin(http_receiver.url)
+    dispatcher = await env.start(hook)
+    first = dispatcher.plugin_loop("hook")
+    env.definitions.items = [dataclasses.replace(hook, payload_mode=PayloadMode.EVENT_ONLY)]
+    await wait_for(
+        lambda: first is not None and first.definition.payload_mode == PayloadMode.EVENT_ONLY,
+        what="definition updated",
+    )
+    assert dispatcher.plugin_loop("hook") is first
+    env.definitions.items = [dataclasses.replace(hook, concurrency=2)]
+    await wait_for(lambda: dispatcher.plugin_loop("hook") is not first, what="loop restarted")
