@@ -33,6 +33,8 @@ def _serve(config: str, durability: str, conn: Any) -> None:
     """Child process: run the daemon side until the parent closes the pipe."""
     import os
 
+    if os.environ.get("BENCH_PIN"):  # pin the daemon to one CPU (GIL handoffs stay on one core's caches)
+        os.sched_setaffinity(0, {int(os.environ["BENCH_PIN"])})
     if os.environ.get("BENCH_SWITCH"):
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     with contextlib.suppress(ImportError):
@@ -50,7 +52,7 @@ def _serve(config: str, durability: str, conn: Any) -> None:
             settings, durability=durability,  # type: ignore[arg-type]
             socket=dataclasses.replace(settings.socket, bind_addr="127.0.0.1:0"))
         service = EventService.open(settings, create=True)
-        server = ControlServer(service, settings)
+        server = ControlServer(service, settings, reader_threads=int(os.environ.get("BENCH_READERS", "2")))
         await server.start()
         conn.send(server.port)
         loop = asyncio.get_running_loop()

@@ -41,7 +41,7 @@ class ControlServer:
     """
 
     def __init__(self, service: Any, settings: Settings, *, on_commit: Callable[[], object] | None = None,
-                 bind_addr: str | None = None, reader_threads: int = 4, max_batch: int = 1024,
+                 bind_addr: str | None = None, reader_threads: int = 2, max_batch: int = 1024,
                  frame_stall_secs: float = FRAME_STALL_SECS) -> None:
         self.service = service
         self.settings = settings
