@@ -162,3 +162,25 @@ def test_encrypted_data_round_trips_with_its_key(dbx: DbxEnv, tmp_path: Path) ->
     assert tomllib.loads(config.read_text())["data_encryption_key"]
     state = json.loads(dbx.ok("--config", str(config), "aggregate", "get", "order", "o1").out)
     assert state["state"] == {"status": "secret"}
+
+
+def test_backup_captures_wal_of_a_live_writer(dbx: DbxEnv, tmp_path: Path) -> None:
+    """Another process keeps event_store.db open with un-checkpointed WAL pages (like the daemon)."""
+    from eventdbx.config import load_settings
+    from eventdbx.service import AppendRequest, EventService
+
+    dbx.ok("aggregate", "apply", "order", "o1", "order_created")
+    service = EventService.open(load_settings(dbx.data_dir / "config.toml"))
+    try:
+        for _ in range(20):
+            service.append(AppendRequest(aggregate_type="order", aggregate_id="o1",
+                                         event_type="order_updated", payload_json='{"n":1}'))
+        assert (dbx.data_dir / "event_store.db-wal").stat().st_size > 0
+        out = tmp_path / "live.tgz"
+        dbx.ok("backup", "--output", str(out))
+    finally:
+        service.close()
+    config = tmp_path / "r" / "config.toml"
+    dbx.ok("--config", str(config), "restore", "--input", str(out), "--data-dir", str(tmp_path / "rd"))
+    state = json.loads(dbx.ok("--config", str(config), "aggregate", "get", "order", "o1").out)
+    assert state["version"] == 21
