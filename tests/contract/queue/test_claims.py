@@ -248,14 +248,14 @@ def test_envelopes_are_encrypted_at_rest_with_a_dek(tmp_path) -> None:  # type: 
     dek = base64.b64encode(bytes(range(32))).decode()
     path = tmp_path / "q.db"
     queue = PluginQueue.open(path, dek=dek)
-    [jid] = add(queue, new_job(1, envelope='{"event":{"payload":{"secret":"s3"}}}'))
+    [jid] = add(queue, new_job(1, envelope='{"event":{"payload":{"secret":"s3-cret"}}}'))
     [claimed] = queue.claim("hook", now=T0, limit=1, lease_secs=35, ordering=AGG)
-    assert claimed.envelope == '{"event":{"payload":{"secret":"s3"}}}'
+    assert claimed.envelope == '{"event":{"payload":{"secret":"s3-cret"}}}'
     queue.close()
     conn = sqlite3.connect(path)
     stored = conn.execute("SELECT envelope FROM jobs WHERE id = ?", (jid,)).fetchone()[0]
     conn.close()
-    assert stored.startswith("ENCv1:") and "s3" not in stored
+    assert stored.startswith("ENCv1:") and "s3-cret" not in stored
     for key, message in ((None, "must be configured"), (base64.b64encode(bytes(32)).decode(), "does not match")):
         other = PluginQueue.open(path, dek=key)
         with pytest.raises(ConfigError, match=message):

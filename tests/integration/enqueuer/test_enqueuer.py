@@ -275,18 +275,18 @@ def test_encrypted_event_store_and_queue(env) -> None:  # type: ignore[no-untype
     settings = dataclasses.replace(settings, data_encryption_key=dek)
     write_plugins(settings, plugin("hook"))
     enq.init_cursor(settings, "hook")
-    append(db, "order", "o1", '{"secret":"s3"}', dek=dek)
+    append(db, "order", "o1", '{"secret":"s3-cret"}', dek=dek)
     append(db, "order", "o1", '{"more":"m4"}', dek=dek)
     assert enq.enqueue_once(settings) == 2
     queue = PluginQueue.open(settings.paths.plugin_queue, dek=dek)
     first, second = queue.list_jobs(plugin="hook")
     queue.close()
-    assert orjson.loads(first.envelope)["event"]["payload"] == {"secret": "s3"}
-    assert orjson.loads(first.envelope)["state"]["state"] == {"secret": "s3"}  # folded from sealed events
-    assert orjson.loads(second.envelope)["state"]["state"] == {"more": "m4", "secret": "s3"}
+    assert orjson.loads(first.envelope)["event"]["payload"] == {"secret": "s3-cret"}
+    assert orjson.loads(first.envelope)["state"]["state"] == {"secret": "s3-cret"}  # folded from sealed events
+    assert orjson.loads(second.envelope)["state"]["state"] == {"more": "m4", "secret": "s3-cret"}
     conn = sqlite3.connect(settings.paths.plugin_queue)
     stored = [r[0] for r in conn.execute("SELECT envelope FROM jobs")]
     conn.close()
-    assert all(e.startswith("ENCv1:") and "s3" not in e for e in stored)
+    assert all(e.startswith("ENCv1:") and "s3-cret" not in e for e in stored)
     [definition] = load_plugins(settings.paths.plugins_json)
     assert enq.enqueue_replay(settings, definition, "order", None) == (2, 1)
