@@ -96,8 +96,13 @@ class WorkerSupervisor:
         if desired == DESIRED_STOPPED:
             await self._stop(name)
             return
+        from eventdbx.plugins.registry import ProcessConfig
+
+        config = definition.config
+        if not isinstance(config, ProcessConfig):
+            return
         try:
-            spec = self._spec(definition, definition.config)
+            spec = self._spec(definition, config)
         except EventDBXError as exc:
             await self._stop(name)
             await asyncio.to_thread(

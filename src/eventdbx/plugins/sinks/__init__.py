@@ -63,7 +63,17 @@ def _log(definition: PluginDefinition, clock: Clock | None) -> Sink:
     return LogSink(level=config.level, template=config.template)
 
 
-_FACTORIES: dict[str, SinkFactory] = {"http": _http, "tcp": _tcp, "log": _log}
+def _capnp(definition: PluginDefinition, clock: Clock | None) -> Sink:
+    from eventdbx.plugins.registry import CapnpConfig
+    from eventdbx.plugins.sinks.capnp import CapnpSink
+
+    del clock
+    config = definition.config
+    assert isinstance(config, CapnpConfig)
+    return CapnpSink(host=config.host, port=config.port, ack=config.ack, timeout_secs=config.timeout_secs)
+
+
+_FACTORIES: dict[str, SinkFactory] = {"http": _http, "tcp": _tcp, "log": _log, "capnp": _capnp}
 
 
 def register_sink_factory(kind: str, factory: SinkFactory) -> None:
