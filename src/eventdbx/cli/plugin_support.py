@@ -24,7 +24,10 @@ def open_queue(settings: Settings) -> Iterator[PluginQueue]:
     from eventdbx.store.plugin_queue import PluginQueue
 
     queue = PluginQueue.open(
-        settings.paths.plugin_queue, durability=settings.durability, create=True
+        settings.paths.plugin_queue,
+        durability=settings.durability,
+        create=True,
+        dek=settings.data_encryption_key,
     )
     try:
         yield queue

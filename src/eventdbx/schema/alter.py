@@ -38,7 +38,11 @@ class SchemaAlteration:
 
     def is_empty(self) -> bool:
         """True when no option was given."""
-        return all(_unset(getattr(self, f.name)) for f in fields(self))
+        # locked/hidden are tri-state: False (--unlock, --unhide) is a request, only None is "not given".
+        return all(
+            getattr(self, f.name) is None if f.name in ("locked", "hidden") else _unset(getattr(self, f.name))
+            for f in fields(self)
+        )
 
 
 def _unset(value: object) -> bool:
