@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from eventdbx.domain.envelope import PluginEventFields as EventFrameFields
+
+__all__ = ["EventFrameFields", "InitFields", "Reply"]
 from eventdbx.errors import SerializationError
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "plugin.capnp"
@@ -20,28 +22,6 @@ def _schema() -> Any:
     import capnp
 
     return capnp.load(str(SCHEMA_PATH))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EventFrameFields:
-    """The PluginEvent fields of one delivery (control-socket.md §10, plugins.md §7 mapping)."""
-
-    aggregate_type: str
-    aggregate_id: str
-    event_type: str
-    event_version: int
-    event_id: str
-    created_at_epoch_micros: int
-    payload_json: str = "null"
-    metadata_json: str = "null"
-    hash: str = ""
-    merkle_root: str = ""
-    state_version: int = 0
-    state_archived: bool = False
-    state_merkle_root: str = ""
-    state_entries: Sequence[tuple[str, str]] = field(default_factory=tuple)
-    schema_json: str = "null"
-    extensions_json: str = "null"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +103,9 @@ def decode_reply(frame: bytes) -> Reply:
             if which == "ack":
                 return Reply(sequence=int(envelope.ack.sequence))
             if which == "error":
-                return Reply(sequence=int(envelope.error.sequence), message=str(envelope.error.message))
+                return Reply(
+                    sequence=int(envelope.error.sequence), message=str(envelope.error.message)
+                )
     except SerializationError:
         raise
     except Exception as exc:

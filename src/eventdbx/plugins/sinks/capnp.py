@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 
-from eventdbx.control.plugin_codec import EventFrameFields, encode_event
-from eventdbx.domain.envelope import plugin_event_fields
+from eventdbx.control.plugin_codec import encode_event
+from eventdbx.domain.envelope import PluginEventFields, plugin_event_fields
 from eventdbx.errors import DeliveryError
 from eventdbx.plugins.sink import DeliveryJob
 from eventdbx.plugins.sinks.capnp_connection import CapnpConnection
 
 
-def frame_fields(job: DeliveryJob) -> EventFrameFields:
+def frame_fields(job: DeliveryJob) -> PluginEventFields:
     """The PluginEvent fields of a job, from its stored envelope (every payload mode maps, §7)."""
-    fields = plugin_event_fields(
+    return plugin_event_fields(
         job.envelope,
         aggregate_type=job.aggregate_type,
         aggregate_id=job.aggregate_id,
@@ -24,7 +23,6 @@ def frame_fields(job: DeliveryJob) -> EventFrameFields:
         event_id=job.event_id,
         created_at=job.event_created_at,
     )
-    return EventFrameFields(**{f.name: getattr(fields, f.name) for f in dataclasses.fields(fields)})
 
 
 class CapnpSink:
