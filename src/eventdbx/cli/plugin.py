@@ -6,6 +6,7 @@ import click
 
 from eventdbx.cli.plugin_admin import disable, enable, install, list_plugins, remove, replay
 from eventdbx.cli.plugin_config import config
+from eventdbx.cli.plugin_test import test
 from eventdbx.cli.plugin_worker import start, status, stop
 
 
@@ -22,6 +23,7 @@ for _command in (
     list_plugins,
     install,
     replay,
+    test,
     start,
     stop,
     status,

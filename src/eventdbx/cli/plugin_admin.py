@@ -66,10 +66,11 @@ def enable(name: str, skip_backlog: bool, no_check: bool) -> None:
         verb = "skipped" if skip_backlog else "queued backlog:"
         click.echo(f"{verb} {owed} event(s) appended while '{found.name}' was disabled")
         if not skip_backlog:
-            _enqueue_now(settings)
+            enqueue_now(settings)
 
 
-def _enqueue_now(settings: Settings) -> None:
+def enqueue_now(settings: Settings) -> None:
+    """One enqueue pass now, so `dbx queue` shows the jobs at once; failures only warn."""
     from eventdbx.plugins.enqueuer import enqueue_once
 
     try:

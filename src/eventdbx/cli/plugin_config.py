@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -19,17 +20,14 @@ KIND_TITLES = {
     "log": "Log",
     "process": "Process",
 }
-RESERVED_HEADERS = {
-    "idempotency-key",
-    "x-eventdbx-job-id",
-    "x-eventdbx-event-id",
-    "x-eventdbx-attempt",
-    "x-eventdbx-replay",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-}
-LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
+PAYLOAD_MODES = (
+    "all",
+    "event-only",
+    "state-only",
+    "schema-only",
+    "event-and-schema",
+    "extensions-only",
+)
 
 
 def parse_pairs(values: tuple[str, ...]) -> dict[str, str]:
@@ -65,8 +63,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--payload",
             "payload",
+            type=click.Choice(PAYLOAD_MODES),
             default=None,
-            help="all|event-only|state-only|schema-only|event-and-schema|extensions-only",
+            help="Payload mode (default all).",
         ),
     ]
     for option in options:
@@ -77,7 +76,7 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
 def _timeout(value: float | None) -> float:
     if value is None:
         return 5
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise CommandError("timeout must be greater than 0")
     return value
 
@@ -119,12 +118,21 @@ def _save(
     if emit_events is not None:
         changes["emit_events"] = emit_events
     definition = replace(base, **changes)
+    reenabled = existing is not None and not existing.enabled and definition.enabled
     if existing is None:
         init_cursor(settings, name)
-    elif not existing.enabled and definition.enabled and skip_backlog:
+    elif reenabled and skip_backlog:
         move_to_head(settings, name)
-    others = [d for d in definitions if d.name != name]
-    save_plugins(settings.paths.plugins_json, [*others, definition])
+    save_plugins(
+        settings.paths.plugins_json,
+        [definition if d.name == name else d for d in definitions]
+        if existing is not None
+        else [*definitions, definition],
+    )
+    if reenabled and not skip_backlog and definition.emit_events:
+        from eventdbx.cli.plugin_admin import enqueue_now
+
+        enqueue_now(settings)
     state = "disabled" if disable else "configured"
     click.echo(f"{KIND_TITLES[str(config.kind)]} plugin '{name}' {state}")
 
@@ -184,12 +192,11 @@ def http(
 ) -> None:
     """Configure the HTTP plugin"""
     from eventdbx.plugins.registry import HttpConfig
+    from eventdbx.plugins.sinks.http import check_headers, normalize_endpoint
 
     pairs = parse_pairs(headers)
-    for key in pairs:
-        if key.lower() in RESERVED_HEADERS:
-            raise CommandError(f"header '{key}' is set by EventDBX and cannot be configured")
-    _check_endpoint(endpoint, https)
+    check_headers(pairs)
+    normalize_endpoint(endpoint, https=https)
     config_ = HttpConfig(
         endpoint=endpoint.strip(),
         headers=pairs,
@@ -198,25 +205,6 @@ def http(
         timeout_secs=_timeout(timeout),
     )
     _save(name, config_, **common)
-
-
-def _check_endpoint(endpoint: str, https: bool) -> None:
-    from urllib.parse import urlsplit
-
-    text = endpoint.strip()
-    url = (
-        text
-        if text.startswith(("http://", "https://"))
-        else ("https://" if https else "http://") + text
-    )
-    try:
-        parts = urlsplit(url)
-        valid = bool(parts.hostname) and " " not in url
-        _ = parts.port
-    except ValueError:
-        valid = False
-    if not text or not valid:
-        raise CommandError(f"invalid endpoint '{endpoint}'")
 
 
 @config.command(name="log", help="Configure the logging plugin")
@@ -231,10 +219,9 @@ def _check_endpoint(endpoint: str, https: bool) -> None:
 def log(name: str, level: str, template: str | None, **common: Any) -> None:
     """Configure the logging plugin"""
     from eventdbx.plugins.registry import LogConfig
+    from eventdbx.plugins.sinks.log import parse_level
 
-    if level.strip().lower() not in LOG_LEVELS:
-        raise CommandError(f"unsupported log level '{level}'")
-    _save(name, LogConfig(level=level.strip().lower(), template=template), **common)
+    _save(name, LogConfig(level=parse_level(level), template=template), **common)
 
 
 def _bool_word(value: str) -> bool:
@@ -284,16 +271,18 @@ def process(
     plugin_id = (plugin_arg or plugin_opt or "").strip()
     if not plugin_id:
         raise CommandError("plugin identifier is required")
+    env_pairs = parse_pairs(env)
+    emit = None if emit_events is None else _bool_word(emit_events)
+    timeout_secs = _timeout(timeout)
     settings = cli_context().settings()
     installed = resolve_installed(settings.paths.plugins_dir, plugin_id, version)
     config_ = ProcessConfig(
         name=plugin_id,
         version=installed.version,
         args=tuple(args),
-        env=parse_pairs(env),
+        env=env_pairs,
         working_dir=working_dir,
         ack=ack,
-        timeout_secs=_timeout(timeout),
+        timeout_secs=timeout_secs,
     )
-    emit = None if emit_events is None else _bool_word(emit_events)
     _save(name if name is not None else plugin_id, config_, emit_events=emit, **common)
