@@ -33,6 +33,28 @@ SECTION_TITLES = {
 }
 
 
+MAX_JOB_ID = (1 << 63) - 1
+
+
+def _job_id(text: str) -> int:
+    """A job id: decimal digits within SQLite's INTEGER range; a usage error otherwise."""
+    digits = text.strip()
+    if not digits.isascii() or not digits.isdigit() or int(digits) > MAX_JOB_ID:
+        raise click.UsageError(f"invalid job id '{text}'")
+    return int(digits)
+
+
+class JobIdType(click.ParamType[int]):
+    """`--event-id JOB_ID`: the same rule as the positional job ids."""
+
+    name = "job_id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        return _job_id(str(value))
+
+
 def _ts(seconds: float | None) -> str | None:
     if seconds is None:
         return None
@@ -234,7 +256,7 @@ def _print_text(
 @click.option(
     "--event-id",
     "job_id",
-    type=int,
+    type=JobIdType(),
     default=None,
     help="The job id to retry (as in the reference).",
 )
@@ -319,12 +341,6 @@ def clear_done(hours: float | None, plugin: str | None, yes: bool) -> None:
             return
         removed = q.clear_done(now=moment, older_than_secs=older, plugin=name)
     click.echo(f"cleared {removed} done job(s) from the plugin queue")
-
-
-def _job_id(text: str) -> int:
-    if not text.strip().isdigit():
-        raise click.UsageError(f"invalid job id '{text}'")
-    return int(text.strip())
 
 
 @queue.command(help="Show one job with its payload and attempt history")
