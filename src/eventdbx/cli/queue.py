@@ -348,10 +348,19 @@ def clear_done(hours: float | None, plugin: str | None, yes: bool) -> None:
 def show(job_id: str) -> None:
     """Show one job with its payload and attempt history"""
     from eventdbx.domain.jsontext import to_pretty
+    from eventdbx.domain.payload_mode import Ordering
 
     number = _job_id(job_id)
-    with open_queue(cli_context().settings()) as q:
-        detail = q.show_job(number)
+    settings = cli_context().settings()
+    with open_queue(settings) as q:
+        job = q.get_job(number)
+        definition = (
+            None
+            if job is None
+            else next((d for d in load_definitions(settings) if d.name == job.plugin_name), None)
+        )
+        ordering = Ordering.AGGREGATE if definition is None else definition.ordering
+        detail = q.show_job(number, ordering=ordering)
     if detail is None:
         raise CommandError(f"job {number} not found")
     click.echo(to_pretty(detail.to_dict()))
