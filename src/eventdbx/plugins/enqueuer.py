@@ -16,16 +16,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from eventdbx.clock import Clock, SystemClock
-from eventdbx.domain.envelope import build_envelope
-from eventdbx.domain.jsontext import parse_json
-from eventdbx.domain.records import AggregateState, EventRecord
-from eventdbx.domain.state import fold_state, payload_map
+from eventdbx.plugins.envelope_source import EnvelopeSource
 from eventdbx.plugins.registry import PluginDefinition, PluginRegistry
 from eventdbx.store import events as store_events
 from eventdbx.store.database import Database
 from eventdbx.store.plugin_queue import PluginQueue
 from eventdbx.store.plugin_queue_model import NewJob, PluginState
-from eventdbx.store.schemas import load_schema
 
 if TYPE_CHECKING:
     from eventdbx.config import Settings
@@ -33,73 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("eventdbx.plugin")
 BATCH = 500
 POLL_SECS = 0.5
-REMOVAL_GRACE_SECS = 5.0  # `plugin config` writes the cursor just before plugins.json; never purge that row
-_CACHE_LIMIT = 10_000
-
-
-class EnvelopeSource:
-    """Builds jobs for events read from one event-store connection: state as of each event, schema at enqueue time.
-
-    States are cached per plugin and aggregate across batches, so a backlog folds each aggregate once (O(N)) even
-    when plugins at different positions interleave.
-    """
-
-    def __init__(self, dek: str | None = None) -> None:
-        self.dek = dek
-        self._states: dict[tuple[str, str, str], tuple[int, dict[str, str]]] = {}
-        self._schemas: dict[str, dict[str, Any] | None] = {}
-
-    def clear(self) -> None:
-        """Forget cached schemas (call once per pass: schemas may change between passes)."""
-        self._schemas.clear()
-
-    def schema(self, conn: Any, aggregate_type: str) -> dict[str, Any] | None:
-        """The aggregate type's schema as a dict, cached for the pass."""
-        if aggregate_type not in self._schemas:
-            schema = load_schema(conn, aggregate_type)
-            self._schemas[aggregate_type] = None if schema is None else schema.to_dict()
-        return self._schemas[aggregate_type]
-
-    def state(self, conn: Any, event: EventRecord, lane: str = "") -> AggregateState:
-        """The aggregate state as of `event`: stored state when current, else folded (cached per `lane`)."""
-        key = (lane, event.aggregate_type, event.aggregate_id)
-        cached = self._states.get(key)
-        if cached is not None and cached[0] == event.version:
-            folded = cached[1]
-        elif cached is not None and cached[0] == event.version - 1:
-            folded = fold_state(cached[1], payload_map(parse_json(event.payload_json)))
-        else:
-            folded = self._load(conn, event)
-        if len(self._states) >= _CACHE_LIMIT and key not in self._states:
-            self._states.clear()
-        self._states[key] = (event.version, folded)
-        return AggregateState(
-            aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id, version=event.version,
-            state=folded, merkle_root=event.merkle_root, archived=False,
-        )
-
-    def _load(self, conn: Any, event: EventRecord) -> dict[str, str]:
-        row = store_events.load_aggregate(conn, event.aggregate_type, event.aggregate_id, dek=self.dek)
-        if row is not None and row.version == event.version:
-            return dict(row.state)
-        folded: dict[str, str] = {}
-        for past in store_events.events_of(
-            conn, event.aggregate_type, event.aggregate_id, up_to=event.version, dek=self.dek
-        ):
-            folded = fold_state(folded, payload_map(parse_json(past.payload_json)))
-        return folded
-
-    def job(self, conn: Any, definition: PluginDefinition, event: EventRecord, *, replay: bool = False) -> NewJob:
-        """The job of `event` for `definition`, shaped by its current payload mode."""
-        mode = definition.payload_mode
-        state = self.state(conn, event, definition.name) if mode.has_state else None
-        schema = self.schema(conn, event.aggregate_type) if mode.has_schema else None
-        return NewJob(
-            plugin_name=definition.name, label=definition.label, aggregate_type=event.aggregate_type,
-            aggregate_id=event.aggregate_id, event_type=event.event_type, event_id=event.event_id,
-            version=event.version, event_created_at=event.created_at,
-            envelope=build_envelope(mode, event, state, schema), replay=replay,
-        )
+# `plugin config` writes the cursor just before plugins.json; never purge a row that young
+REMOVAL_GRACE_SECS = 5.0
 
 
 def _head(db: Database) -> int:
@@ -111,8 +42,13 @@ class Enqueuer:
     """Runs enqueue passes: on `wake()`, and at least every POLL_SECS for other writers (daemon)."""
 
     def __init__(
-        self, settings: Settings, *, queue: PluginQueue | None = None, db: Database | None = None,
-        clock: Clock | None = None, on_jobs: Callable[[set[str]], None] | None = None,
+        self,
+        settings: Settings,
+        *,
+        queue: PluginQueue | None = None,
+        db: Database | None = None,
+        clock: Clock | None = None,
+        on_jobs: Callable[[set[str]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -120,10 +56,14 @@ class Enqueuer:
         self._own_queue = queue is None
         self._own_db = db is None
         self.queue = queue or PluginQueue.open(
-            settings.paths.plugin_queue, durability=settings.durability, dek=settings.data_encryption_key
+            settings.paths.plugin_queue,
+            durability=settings.durability,
+            dek=settings.data_encryption_key,
         )
         self.db = db or Database.open(settings.paths.event_store, settings.durability, create=True)
-        self.registry = PluginRegistry(settings.paths.plugins_json, warn=lambda m: log.warning("%s", m))
+        self.registry = PluginRegistry(
+            settings.paths.plugins_json, warn=lambda m: log.warning("%s", m)
+        )
         self.source = EnvelopeSource(settings.data_encryption_key)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -152,8 +92,10 @@ class Enqueuer:
     def _pass(self) -> dict[str, int]:
         definitions = self.registry.current()
         self.source.clear()
-        head = _head(self.db)
+        # States before the head: a cursor only ever moves to a head some enqueuer read earlier, so read in this
+        # order a cursor past the head is a real loss, never a concurrent enqueuer's progress (see `_clamp`).
         states = {s.name: s for s in self.queue.list_states()}
+        head = _head(self.db)
         if self.registry.healthy:
             self._remove_unconfigured({d.name for d in definitions}, states)
         emitting: list[PluginDefinition] = []
@@ -163,7 +105,7 @@ class Enqueuer:
             if cursor is None:
                 self._start_at_head(definition.name)
             elif cursor > head:
-                self._clamp(definition.name, cursor, head)
+                self._clamp(definition.name)
             elif cursor < head and definition.enabled:
                 if definition.emit_events:
                     emitting.append(definition)
@@ -179,7 +121,9 @@ class Enqueuer:
             if born is not None and now - born < REMOVAL_GRACE_SECS:
                 continue
             purged = self.queue.remove_plugin(name)
-            log.info("plugin '%s' was removed; deleted its cursor and %d queued job(s)", name, purged)
+            log.info(
+                "plugin '%s' was removed; deleted its cursor and %d queued job(s)", name, purged
+            )
 
     def _drain(self, emitting: list[PluginDefinition]) -> dict[str, int]:
         """One batch per plugin per round, so one plugin's large backlog never starves the others."""
@@ -203,20 +147,33 @@ class Enqueuer:
             tx.set_cursor(name, head)
         log.info("plugin '%s' has no cursor; starting at the log head (seq %d)", name, head)
 
-    def _clamp(self, name: str, cursor: int, head: int) -> None:
-        """Power loss under `normal`: the queue kept more than the log. Clamp; jobs of lost events go dead."""
+    def _clamp(self, name: str) -> None:
+        """Power loss under `normal`: the queue kept more than the log. Clamp; jobs of lost events go dead.
+
+        Both are re-read here, cursor first, under the write lock: another enqueuer (the CLI's `enqueue_once` beside
+        the daemon) may have moved the cursor since the pass looked, and clamping to a stale head would move it
+        back and make the next batch insert duplicates. The head never moves back except in a power loss.
+        """
         with self.queue.transaction() as tx:
             current = tx.cursor(name)
+            head = _head(self.db)
             if current is None or current <= head:
                 return
             with self.db.read() as conn:
-                last = store_events.events_after(conn, head - 1, 1, dek=self.source.dek) if head > 0 else []
+                last = (
+                    store_events.events_after(conn, head - 1, 1, dek=self.source.dek)
+                    if head > 0
+                    else []
+                )
             last_event_id = last[-1][1].event_id if last else 0
             tx.set_cursor(name, head)
             lost = tx.kill_vanished(name, last_event_id=last_event_id, now=self.clock.time())
         log.error(
             "plugin '%s' cursor (seq %d) is ahead of the log head (seq %d); clamped, %d job(s) of lost events dead",
-            name, cursor, head, lost,
+            name,
+            current,
+            head,
+            lost,
         )
 
     def _follow_head(self, name: str, head: int) -> None:
@@ -251,7 +208,8 @@ class Enqueuer:
                 self._wake.clear()
                 try:
                     created = await self._loop.run_in_executor(executor, self._pass)
-                except Exception as exc:  # a broken pass must never stop the daemon; retried next poll
+                except Exception as exc:
+                    # a broken pass must never stop the daemon; it is retried next poll
                     level = logging.ERROR if "invariant I1" in str(exc) else logging.WARNING
                     log.log(level, "plugin enqueue pass failed: %s", exc)
                     created = {}
@@ -277,7 +235,9 @@ def _stores(settings: Settings) -> Iterator[tuple[Database, PluginQueue]]:
     db = Database.open(settings.paths.event_store, settings.durability, create=True)
     try:
         queue = PluginQueue.open(
-            settings.paths.plugin_queue, durability=settings.durability, dek=settings.data_encryption_key
+            settings.paths.plugin_queue,
+            durability=settings.durability,
+            dek=settings.data_encryption_key,
         )
         try:
             yield db, queue
@@ -326,7 +286,9 @@ def purge_plugin(settings: Settings, name: str) -> int:
         return queue.remove_plugin(name)
 
 
-def _aggregate_ids(conn: Any, aggregate_type: str, aggregate_id: str | None, dek: str | None) -> list[str]:
+def _aggregate_ids(
+    conn: Any, aggregate_type: str, aggregate_id: str | None, dek: str | None
+) -> list[str]:
     if aggregate_id is not None:
         found = store_events.load_aggregate(conn, aggregate_type, aggregate_id, dek=dek)
         return [] if found is None else [aggregate_id]
@@ -334,7 +296,9 @@ def _aggregate_ids(conn: Any, aggregate_type: str, aggregate_id: str | None, dek
     return [row.aggregate_id for row in rows if row.aggregate_type == aggregate_type]
 
 
-def count_replay(settings: Settings, aggregate_type: str, aggregate_id: str | None) -> tuple[int, int]:
+def count_replay(
+    settings: Settings, aggregate_type: str, aggregate_id: str | None
+) -> tuple[int, int]:
     """(events, aggregates) a replay would queue (`--dry-run` and the confirmation prompt)."""
     with _stores(settings) as (db, _queue), db.read() as conn:
         ids = _aggregate_ids(conn, aggregate_type, aggregate_id, settings.data_encryption_key)
@@ -343,8 +307,13 @@ def count_replay(settings: Settings, aggregate_type: str, aggregate_id: str | No
 
 
 def enqueue_replay(
-    settings: Settings, definition: PluginDefinition, aggregate_type: str, aggregate_id: str | None,
-    *, progress: Callable[[int], None] | None = None, clock: Clock | None = None,
+    settings: Settings,
+    definition: PluginDefinition,
+    aggregate_type: str,
+    aggregate_id: str | None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    clock: Clock | None = None,
 ) -> tuple[int, int]:
     """Queue replay jobs (current payload mode, state as of each event), committed in batches of 500."""
     clock = clock or SystemClock()
@@ -365,8 +334,13 @@ def enqueue_replay(
     return total, len(ids)
 
 
-def _replay_pages(db: Database, source: EnvelopeSource, definition: PluginDefinition, aggregate_type: str,
-                  aggregate_id: str) -> Iterator[list[NewJob]]:
+def _replay_pages(
+    db: Database,
+    source: EnvelopeSource,
+    definition: PluginDefinition,
+    aggregate_type: str,
+    aggregate_id: str,
+) -> Iterator[list[NewJob]]:
     """An aggregate's replay jobs, read ≤500 events at a time in version order."""
     after = 0
     while True:
@@ -381,7 +355,9 @@ def _replay_pages(db: Database, source: EnvelopeSource, definition: PluginDefini
         after = records[-1].version
 
 
-def _commit(queue: PluginQueue, jobs: Sequence[NewJob], clock: Clock, progress: Callable[[int], None] | None) -> int:
+def _commit(
+    queue: PluginQueue, jobs: Sequence[NewJob], clock: Clock, progress: Callable[[int], None] | None
+) -> int:
     with queue.transaction() as tx:
         tx.insert_jobs(jobs, now=clock.time())
     if progress is not None:

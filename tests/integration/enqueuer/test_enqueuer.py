@@ -14,6 +14,8 @@ from enqueuer_support import append, make_settings, plugin, write_plugins
 
 from eventdbx.clock import FakeClock
 from eventdbx.config import Settings
+from eventdbx.domain.jsontext import parse_json
+from eventdbx.domain.state import payload_map, stored_payload_map
 from eventdbx.plugins import enqueuer as enq
 from eventdbx.plugins.registry import load_plugins
 from eventdbx.schema.model import new_schema
@@ -53,14 +55,52 @@ def test_enabled_plugin_gets_one_job_per_event_with_state_as_of_the_event(env) -
     assert enq.enqueue_once(settings) == 0
     jobs = queue.list_jobs(plugin="hook")
     assert [(j.aggregate_id, j.version, j.status) for j in jobs] == [
-        ("o1", 1, JobStatus.PENDING), ("o1", 2, JobStatus.PENDING), ("o2", 1, JobStatus.PENDING)]
+        ("o1", 1, JobStatus.PENDING),
+        ("o1", 2, JobStatus.PENDING),
+        ("o2", 1, JobStatus.PENDING),
+    ]
     first = orjson.loads(jobs[0].envelope)
-    assert first["state"] == {"aggregate_id": "o1", "aggregate_type": "order", "archived": False,
-                              "merkle_root": "r1", "state": {"status": "created", "total": "15"}, "version": 1}
+    assert first["state"] == {
+        "aggregate_id": "o1",
+        "aggregate_type": "order",
+        "archived": False,
+        "merkle_root": "r1",
+        "state": {"status": "created", "total": "15"},
+        "version": 1,
+    }
     assert orjson.loads(jobs[1].envelope)["state"]["state"] == {"status": "shipped", "total": "15"}
     assert '"payload":{"x":1.50}' in jobs[2].envelope and "schema" not in first
     assert jobs[0].label == "log (hook)" and jobs[0].created_at == FakeClock().now
     assert cursor(queue, "hook") == 3
+
+
+# Canonical (shortest round-trip) texts that the §4 parser would read back 1 ulp off.
+DRIFTING = ("7.864443854425285e-10", "6.4715616531930254e-21")
+
+
+def test_envelope_state_and_payload_carry_the_stored_number_text_exactly(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, queue = env
+    for text in DRIFTING:  # the premise: re-parsing with parse_json would change these
+        assert (
+            payload_map(parse_json(f'{{"x":{text}}}'))
+            != {"x": text}
+            == stored_payload_map(f'{{"x":{text}}}')
+        )
+    write_plugins(settings, plugin("hook"))
+    enq.init_cursor(settings, "hook")
+    append(db, "order", "o1", f'{{"x":{DRIFTING[0]}}}')  # v1: folded from the log (not current)
+    append(db, "order", "o1", f'{{"y":{DRIFTING[1]}}}')  # v2: folded from the cached v1 state
+    append(db, "order", "o1", '{"z":0.1}')  # v3: the stored aggregate row
+    assert enq.enqueue_once(settings) == 3
+    envelopes = [j.envelope for j in queue.list_jobs(plugin="hook")]
+    assert f'"payload":{{"x":{DRIFTING[0]}}}' in envelopes[0]
+    assert f'"payload":{{"y":{DRIFTING[1]}}}' in envelopes[1]
+    states = [orjson.loads(e)["state"]["state"] for e in envelopes]
+    assert states == [
+        {"x": DRIFTING[0]},
+        {"x": DRIFTING[0], "y": DRIFTING[1]},
+        {"x": DRIFTING[0], "y": DRIFTING[1], "z": "0.1"},
+    ]
 
 
 def test_emit_events_false_follows_the_head(env) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +125,9 @@ def test_disabled_pauses_and_enable_enqueues_or_skips_the_backlog(env) -> None: 
     assert enq.skip_backlog(settings, "b") == 3
     write_plugins(settings, plugin("a"), plugin("b"))
     assert enq.enqueue_once(settings) == 3
-    assert live_jobs(queue, "a") == [("o1", 1), ("o1", 2), ("o1", 3)] and live_jobs(queue, "b") == []
+    assert (
+        live_jobs(queue, "a") == [("o1", 1), ("o1", 2), ("o1", 3)] and live_jobs(queue, "b") == []
+    )
 
 
 def test_newly_configured_starts_at_the_head(env) -> None:  # type: ignore[no-untyped-def]
@@ -106,12 +148,18 @@ def test_removed_plugin_loses_cursor_and_open_jobs(env, monkeypatch: pytest.Monk
     append(db, "order", "o1")
     append(db, "order", "o2")
     enq.enqueue_once(settings)
-    [job] = queue.claim("gone", now=time.time(), limit=1, lease_secs=35, ordering=load_plugins(
-        settings.paths.plugins_json)[0].ordering)
+    [job] = queue.claim(
+        "gone",
+        now=time.time(),
+        limit=1,
+        lease_secs=35,
+        ordering=load_plugins(settings.paths.plugins_json)[0].ordering,
+    )
     queue.mark_delivered(job.id, job.claim_token or "", started_at=0, now=time.time())
     write_plugins(settings, plugin("stay"))
     enq.enqueue_once(settings)
-    assert queue.get_state("gone") is not None  # a row this young may be a `plugin config` in flight
+    # a row this young may be a `plugin config` in flight
+    assert queue.get_state("gone") is not None
     monkeypatch.setattr(enq, "REMOVAL_GRACE_SECS", 0.0)
     enq.enqueue_once(settings)
     assert queue.get_state("gone") is None
@@ -119,7 +167,9 @@ def test_removed_plugin_loses_cursor_and_open_jobs(env, monkeypatch: pytest.Monk
     assert len(live_jobs(queue, "stay")) == 2
 
 
-def test_missing_cursor_is_created_at_the_head_with_info(env, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_missing_cursor_is_created_at_the_head_with_info(
+    env, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
     settings, db, queue = env
     append(db, "order", "o1")
     append(db, "order", "o1")
@@ -154,7 +204,53 @@ def test_cursor_ahead_of_head_is_clamped(env, caplog: pytest.LogCaptureFixture) 
     assert cursor(queue, "hook") == 1 and any("clamped, 1 job(s)" in m for m in caplog.messages)
     first, lost = queue.list_jobs(plugin="hook")
     assert first.status is JobStatus.PENDING
-    assert (lost.status, lost.last_error) == (JobStatus.DEAD, "event no longer exists in the event store")
+    assert (lost.status, lost.last_error) == (
+        JobStatus.DEAD,
+        "event no longer exists in the event store",
+    )
+
+
+def test_concurrent_enqueuer_progress_is_never_clamped(
+    env, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 4 race: an enqueuer that read its head before another moved the cursor past it must not clamp."""
+    settings, db, queue = env
+    write_plugins(settings, plugin("hook", payload_mode="event-only"))
+    enq.init_cursor(settings, "hook")
+    for _ in range(3):
+        append(db, "order", "o1")
+    slow, fast = enq.Enqueuer(settings), enq.Enqueuer(settings)
+    real_list_states, real_head = slow.queue.list_states, enq._head
+    heads_seen: list[int] = []
+
+    def raced_list_states():  # type: ignore[no-untyped-def]
+        # the other enqueuer appends past any head read so far and enqueues it all
+        for _ in range(2):
+            append(db, "order", "o2")
+        assert fast.run_pass() == 5
+        return real_list_states()
+
+    def stale_head(database: Database) -> int:  # the pass's own head read is the stale one
+        heads_seen.append(real_head(database))
+        return 3 if len(heads_seen) == 1 else heads_seen[-1]
+
+    slow.queue.list_states = raced_list_states  # type: ignore[method-assign]
+    enq._head = stale_head  # type: ignore[assignment]
+    try:
+        with caplog.at_level(logging.ERROR, logger="eventdbx.plugin"):
+            assert slow.run_pass() == 0
+            slow.queue.list_states = real_list_states  # type: ignore[method-assign]
+            append(db, "order", "o3")
+            assert slow.run_pass() == 1 and fast.run_pass() == 0
+    finally:
+        enq._head = real_head  # type: ignore[assignment]
+        slow.close()
+        fast.close()
+    assert not [m for m in caplog.messages if "clamped" in m]
+    assert cursor(queue, "hook") == 6
+    jobs = queue.list_jobs(plugin="hook")
+    assert [j.status for j in jobs] == [JobStatus.PENDING] * 6
+    assert len({j.event_id for j in jobs}) == 6
 
 
 def test_schema_only_without_schema_is_done_empty(env) -> None:  # type: ignore[no-untyped-def]
@@ -184,7 +280,8 @@ def test_backlog_is_enqueued_in_batches_in_order(env) -> None:  # type: ignore[n
     jobs = queue.list_jobs()
     assert [j.version for j in jobs if j.aggregate_id == "o0"] == list(range(1, 173))
     order = [j.plugin_name for j in jobs]
-    assert order.index("other") < order.index("hook") + 1000  # round-robin: not starved by the backlog
+    # round-robin: not starved by the backlog
+    assert order.index("other") < order.index("hook") + 1000
     assert len({j.id for j in jobs}) == 1205
 
 
@@ -199,10 +296,17 @@ def test_replay_marks_jobs_and_uses_the_current_mode(env) -> None:  # type: igno
     assert enq.count_replay(settings, "order", None) == (4, 2)
     assert enq.count_replay(settings, "order", "o1") == (3, 1)
     progress: list[int] = []
-    assert enq.enqueue_replay(settings, definition, "order", None, progress=progress.append) == (4, 2)
+    assert enq.enqueue_replay(settings, definition, "order", None, progress=progress.append) == (
+        4,
+        2,
+    )
     jobs = queue.list_jobs(plugin="hook")
     assert [(j.aggregate_id, j.version, j.replay) for j in jobs] == [
-        ("o1", 1, True), ("o1", 2, True), ("o1", 3, True), ("o2", 1, True)]
+        ("o1", 1, True),
+        ("o1", 2, True),
+        ("o1", 3, True),
+        ("o2", 1, True),
+    ]
     assert [orjson.loads(j.envelope)["state"]["version"] for j in jobs] == [1, 2, 3, 1]
     assert sum(progress) == 4
     assert enq.enqueue_once(settings) == 5  # live jobs are still owed, replay or not
@@ -259,7 +363,10 @@ def test_large_replay_commits_batches_of_500_across_aggregates(env) -> None:  # 
         append(db, "order", "big" if n <= 1100 else f"small{n}", f'{{"n":{n}}}')
     [definition] = load_plugins(settings.paths.plugins_json)
     progress: list[int] = []
-    assert enq.enqueue_replay(settings, definition, "order", None, progress=progress.append) == (1202, 103)
+    assert enq.enqueue_replay(settings, definition, "order", None, progress=progress.append) == (
+        1202,
+        103,
+    )
     assert progress == [500, 500, 202]
     versions = [j.version for j in queue.list_jobs(plugin="hook") if j.aggregate_id == "big"]
     assert versions == list(range(1, 1101))
@@ -282,7 +389,8 @@ def test_encrypted_event_store_and_queue(env) -> None:  # type: ignore[no-untype
     first, second = queue.list_jobs(plugin="hook")
     queue.close()
     assert orjson.loads(first.envelope)["event"]["payload"] == {"secret": "s3-cret"}
-    assert orjson.loads(first.envelope)["state"]["state"] == {"secret": "s3-cret"}  # folded from sealed events
+    # folded from sealed events
+    assert orjson.loads(first.envelope)["state"]["state"] == {"secret": "s3-cret"}
     assert orjson.loads(second.envelope)["state"]["state"] == {"more": "m4", "secret": "s3-cret"}
     conn = sqlite3.connect(settings.paths.plugin_queue)
     stored = [r[0] for r in conn.execute("SELECT envelope FROM jobs")]

@@ -56,8 +56,12 @@ def test_exactly_one_job_per_event_across_sigkills(tmp_path: Path) -> None:
     try:
         for _ in range(KILLS):
             with errors.open("a") as err:
-                child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.config_path)],
-                                         stdout=subprocess.PIPE, stderr=err, text=True)
+                child = subprocess.Popen(
+                    [sys.executable, "-c", CHILD, str(settings.config_path)],
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    text=True,
+                )
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
             time.sleep(rng.uniform(0.0, 0.4))
             child.send_signal(signal.SIGKILL)
@@ -68,7 +72,8 @@ def test_exactly_one_job_per_event_across_sigkills(tmp_path: Path) -> None:
         writer.join(10)
     assert "Traceback" not in errors.read_text()
     probe = PluginQueue.open(settings.paths.plugin_queue)
-    assert probe.counts().pending > 0  # the killed children did (part of) the enqueueing, not only the catch-up
+    # the killed children did (part of) the enqueueing, not only the catch-up
+    assert probe.counts().pending > 0
     probe.close()
     while enq.enqueue_once(settings):
         pass
@@ -87,11 +92,6 @@ def test_exactly_one_job_per_event_across_sigkills(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, open: concurrent enqueuer processes occasionally attempt a duplicate insert; the unique "
-    "(plugin, event_id) index refuses it (no duplicate is stored) but that pass ends in an error",
-)
 def test_concurrent_enqueuers_never_duplicate(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
     write_plugins(settings, plugin("a", payload_mode="event-only"))
@@ -101,8 +101,15 @@ def test_concurrent_enqueuers_never_duplicate(tmp_path: Path) -> None:
     writer = threading.Thread(target=_writer, args=(db, stop, random.Random(7)), daemon=True)
     errors = tmp_path / "child.err"
     with errors.open("a") as err:
-        children = [subprocess.Popen([sys.executable, "-c", CHILD, str(settings.config_path)],
-                                     stdout=subprocess.PIPE, stderr=err, text=True) for _ in range(3)]
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(settings.config_path)],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+            for _ in range(3)
+        ]
     for child in children:
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
     writer.start()
