@@ -33,11 +33,10 @@ SECTION_TITLES = {
 }
 
 
-MAX_JOB_ID = (1 << 63) - 1
-
-
 def _job_id(text: str) -> int:
     """A job id: decimal digits within SQLite's INTEGER range; a usage error otherwise."""
+    from eventdbx.store.plugin_queue_jobs import MAX_JOB_ID
+
     digits = text.strip()
     if not digits.isascii() or not digits.isdigit() or int(digits) > MAX_JOB_ID:
         raise click.UsageError(f"invalid job id '{text}'")
@@ -50,8 +49,6 @@ class JobIdType(click.ParamType[int]):
     name = "job_id"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
         return _job_id(str(value))
 
 
@@ -63,13 +60,14 @@ def _ts(seconds: float | None) -> str | None:
     return format_epoch_millis(seconds)
 
 
-def _job_line(job: Job, label: str) -> str:
+def _job_line(job: Job, label: str, moment: float) -> str:
     from eventdbx.domain.timefmt import format_epoch
 
-    if job.next_retry_at is None:
+    retry_at = job.shown_retry_at(moment)
+    if retry_at is None:
         next_retry = "-"
     else:
-        millis = round(job.next_retry_at * 1000) / 1000
+        millis = round(retry_at * 1000) / 1000
         next_retry = format_epoch(millis, suffix="+00:00")
     error = (job.last_error or "-").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return (
@@ -194,7 +192,8 @@ def _print_json(
 ) -> None:
     from eventdbx.domain.jsontext import to_pretty
 
-    jobs = [job.to_dict() for status in STATUSES for job in sections.get(status, [])[:cap]]
+    moment = now()
+    jobs = [job.to_dict(moment) for status in STATUSES for job in sections.get(status, [])[:cap]]
     plugins = [
         {k: v for k, v in e.items() if not k.startswith("_") and k != "blocked"} for e in entries
     ]
@@ -247,7 +246,7 @@ def _print_text(
         click.echo("")
         click.echo(SECTION_TITLES[status])
         for job in jobs[:cap]:
-            click.echo(_job_line(job, labels.get(job.plugin_name, job.label)))
+            click.echo(_job_line(job, labels.get(job.plugin_name, job.label), moment))
         if cap is not None and len(jobs) > cap:
             click.echo(f"  … and {len(jobs) - cap} more (use --limit 0 to list all)")
 
@@ -363,7 +362,7 @@ def show(job_id: str) -> None:
         detail = q.show_job(number, ordering=ordering)
     if detail is None:
         raise CommandError(f"job {number} not found")
-    click.echo(to_pretty(detail.to_dict()))
+    click.echo(to_pretty(detail.to_dict(now())))
 
 
 @queue.command(help="Mark a job done without delivering it")

@@ -58,8 +58,12 @@ class QueueWriter:
     def insert_jobs(self, new_jobs: Sequence[NewJob], *, now: float) -> list[int]:
         """Insert jobs (ids assigned here, increasing); an envelope of None is stored done/empty."""
         if self._dek:
-            new_jobs = [j if j.envelope is None else dataclasses.replace(j, envelope=seal(j.envelope, self._dek))
-                        for j in new_jobs]
+            new_jobs = [
+                j
+                if j.envelope is None
+                else dataclasses.replace(j, envelope=seal(j.envelope, self._dek))
+                for j in new_jobs
+            ]
         return jobs.insert_jobs(self._conn, new_jobs, now)
 
     def remove_plugin(self, name: str) -> int:
@@ -85,8 +89,9 @@ class PluginQueue:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, durability: str = "normal", create: bool = True,
-             dek: str | None = None) -> PluginQueue:
+    def open(
+        cls, path: Path, *, durability: str = "normal", create: bool = True, dek: str | None = None
+    ) -> PluginQueue:
         """Open (creating and migrating when allowed) plugin_queue.db."""
         return cls(connect(Path(path), durability=durability, create=create), Path(path), dek)
 
@@ -125,7 +130,9 @@ class PluginQueue:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            if self._conn.in_transaction:  # a read inside this thread's own transaction sees its writes
+            if (
+                self._conn.in_transaction
+            ):  # a read inside this thread's own transaction sees its writes
                 yield self._conn
                 return
             self._conn.execute("BEGIN")
@@ -144,68 +151,163 @@ class PluginQueue:
 
     # --- dispatcher -------------------------------------------------------------------------------
 
-    def claim(self, plugin: str, *, now: float, limit: int, lease_secs: float, ordering: Ordering) -> list[Job]:
+    def claim(
+        self, plugin: str, *, now: float, limit: int, lease_secs: float, ordering: Ordering
+    ) -> list[Job]:
         """Claim up to `limit` due jobs, lowest id first (aggregate ordering: heads of their aggregate only)."""
         with self._write() as conn:
             return self._clear_all(
-                claims.claim(conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering))
+                claims.claim(
+                    conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering
+                )
+            )
 
-    def claim_probe(self, plugin: str, *, now: float, lease_secs: float, ordering: Ordering) -> Job | None:
+    def claim_probe(
+        self, plugin: str, *, now: float, lease_secs: float, ordering: Ordering
+    ) -> Job | None:
         """Claim the circuit-breaker probe: the due job probed least recently."""
         with self._write() as conn:
-            job = claims.claim_probe(conn, plugin, now=now, lease_secs=lease_secs, ordering=ordering)
+            job = claims.claim_probe(
+                conn, plugin, now=now, lease_secs=lease_secs, ordering=ordering
+            )
             return None if job is None else self._clear(job)
 
     def _record(self, attempt: Attempt, *, dead: bool = False) -> bool:
         with self._write() as conn:
             return claims.record(conn, attempt, dead=dead)
 
-    def mark_delivered(self, job_id: int, token: str, *, started_at: float, now: float,
-                       http_status: int | None = None) -> bool:
+    def mark_delivered(
+        self,
+        job_id: int,
+        token: str,
+        *,
+        started_at: float,
+        now: float,
+        http_status: int | None = None,
+    ) -> bool:
         """done/delivered; False if the claim token no longer matches."""
-        return self._record(Attempt(job_id=job_id, token=token, started_at=started_at, now=now,
-                                    outcome=Outcome.DELIVERED, http_status=http_status))
+        return self._record(
+            Attempt(
+                job_id=job_id,
+                token=token,
+                started_at=started_at,
+                now=now,
+                outcome=Outcome.DELIVERED,
+                http_status=http_status,
+            )
+        )
 
-    def mark_delivered_many(self, items: Sequence[tuple[int, str, float, int | None]], *, now: float) -> list[bool]:
+    def mark_delivered_many(
+        self, items: Sequence[tuple[int, str, float, int | None]], *, now: float
+    ) -> list[bool]:
         """`mark_delivered` for many jobs in ONE write transaction; items are (job_id, token, started_at, http_status).
 
         result[i] is False when that job's claim token no longer matches.
         """
-        attempts = [Attempt(job_id=jid, token=token, started_at=started, now=now, outcome=Outcome.DELIVERED,
-                            http_status=status) for jid, token, started, status in items]
+        attempts = [
+            Attempt(
+                job_id=jid,
+                token=token,
+                started_at=started,
+                now=now,
+                outcome=Outcome.DELIVERED,
+                http_status=status,
+            )
+            for jid, token, started, status in items
+        ]
         with self._write() as conn:
             return claims.record_delivered_many(conn, attempts, now=now)
 
-    def mark_retry(self, job_id: int, token: str, *, started_at: float, now: float, error: str,
-                   next_retry_at: float, http_status: int | None = None) -> bool:
+    def mark_retry(
+        self,
+        job_id: int,
+        token: str,
+        *,
+        started_at: float,
+        now: float,
+        error: str,
+        next_retry_at: float,
+        http_status: int | None = None,
+    ) -> bool:
         """pending again at `next_retry_at` (history `failed`)."""
-        return self._record(Attempt(job_id=job_id, token=token, started_at=started_at, now=now,
-                                    outcome=Outcome.FAILED, error=error, http_status=http_status,
-                                    next_retry_at=next_retry_at))
+        return self._record(
+            Attempt(
+                job_id=job_id,
+                token=token,
+                started_at=started_at,
+                now=now,
+                outcome=Outcome.FAILED,
+                error=error,
+                http_status=http_status,
+                next_retry_at=next_retry_at,
+            )
+        )
 
-    def mark_dead(self, job_id: int, token: str, *, started_at: float, now: float, error: str,
-                  permanent: bool, http_status: int | None = None) -> bool:
+    def mark_dead(
+        self,
+        job_id: int,
+        token: str,
+        *,
+        started_at: float,
+        now: float,
+        error: str,
+        permanent: bool,
+        http_status: int | None = None,
+    ) -> bool:
         """dead (history `permanent` or `failed`)."""
         outcome = Outcome.PERMANENT if permanent else Outcome.FAILED
-        return self._record(Attempt(job_id=job_id, token=token, started_at=started_at, now=now,
-                                    outcome=outcome, error=error, http_status=http_status), dead=True)
+        return self._record(
+            Attempt(
+                job_id=job_id,
+                token=token,
+                started_at=started_at,
+                now=now,
+                outcome=outcome,
+                error=error,
+                http_status=http_status,
+            ),
+            dead=True,
+        )
 
     def mark_released(self, job_id: int, token: str, *, started_at: float, now: float) -> bool:
         """Back to pending without using an attempt (shutdown; history `released`)."""
-        return self._record(Attempt(job_id=job_id, token=token, started_at=started_at, now=now,
-                                    outcome=Outcome.RELEASED))
+        return self._record(
+            Attempt(
+                job_id=job_id, token=token, started_at=started_at, now=now, outcome=Outcome.RELEASED
+            )
+        )
 
-    def mark_probe_failed(self, job_id: int, token: str, *, started_at: float, now: float, error: str,
-                          next_retry_at: float, http_status: int | None = None) -> bool:
+    def mark_probe_failed(
+        self,
+        job_id: int,
+        token: str,
+        *,
+        started_at: float,
+        now: float,
+        error: str,
+        next_retry_at: float,
+        http_status: int | None = None,
+    ) -> bool:
         """A failed circuit probe: pending at `next_retry_at`, attempt not counted (history `probe-failed`)."""
-        return self._record(Attempt(job_id=job_id, token=token, started_at=started_at, now=now,
-                                    outcome=Outcome.PROBE_FAILED, error=error, http_status=http_status,
-                                    next_retry_at=next_retry_at))
+        return self._record(
+            Attempt(
+                job_id=job_id,
+                token=token,
+                started_at=started_at,
+                now=now,
+                outcome=Outcome.PROBE_FAILED,
+                error=error,
+                http_status=http_status,
+                next_retry_at=next_retry_at,
+            )
+        )
 
     def recover_interrupted(self, *, now: float, max_attempts: int) -> list[Job]:
         """Startup recovery of every processing job (history `interrupted`)."""
         with self._write() as conn:
-            return self._clear_all(claims.recover_interrupted(conn, now=now, max_attempts=max_attempts))
+            return self._clear_all(
+                claims.recover_interrupted(conn, now=now, max_attempts=max_attempts)
+            )
 
     def expire_leases(self, *, now: float, max_attempts: int) -> list[Job]:
         """Recover processing jobs whose lease expired."""
@@ -225,7 +327,7 @@ class PluginQueue:
     def held_back_count(self, job_id: int) -> int:
         """Later not-done jobs of the job's plugin and aggregate."""
         with self._read() as conn:
-            job = jobs.get_job(conn, job_id)
+            job = jobs.get_job(conn, jobs.check_job_id(job_id))
             return 0 if job is None else len(jobs.later_open_ids(conn, job))
 
     def get_state(self, name: str) -> PluginState | None:
@@ -238,20 +340,36 @@ class PluginQueue:
         with self._read() as conn:
             return state.list_states(conn)
 
-    def set_circuit(self, name: str, *, circuit: str, consecutive_failures: int, opened_at: float | None,
-                    next_probe_at: float | None, probe_failures: int) -> None:
+    def set_circuit(
+        self,
+        name: str,
+        *,
+        circuit: str,
+        consecutive_failures: int,
+        opened_at: float | None,
+        next_probe_at: float | None,
+        probe_failures: int,
+    ) -> None:
         """Persist the plugin's circuit breaker."""
         with self._write() as conn:
-            state.set_circuit(conn, name, circuit=circuit, consecutive_failures=consecutive_failures,
-                              opened_at=opened_at, next_probe_at=next_probe_at, probe_failures=probe_failures)
+            state.set_circuit(
+                conn,
+                name,
+                circuit=circuit,
+                consecutive_failures=consecutive_failures,
+                opened_at=opened_at,
+                next_probe_at=next_probe_at,
+                probe_failures=probe_failures,
+            )
 
     def set_worker_desired(self, name: str, desired: str | None) -> None:
         """The operator's wish for a process worker."""
         with self._write() as conn:
             state.set_worker_desired(conn, name, desired)
 
-    def set_worker_actual(self, name: str, actual: str | None, *, pid: int | None, detail: str | None,
-                          now: float) -> None:
+    def set_worker_actual(
+        self, name: str, actual: str | None, *, pid: int | None, detail: str | None, now: float
+    ) -> None:
         """The supervisor's report for a process worker."""
         with self._write() as conn:
             state.set_worker_actual(conn, name, actual, pid=pid, detail=detail, now=now)
@@ -263,39 +381,49 @@ class PluginQueue:
         with self._read() as conn:
             return admin.counts(conn, plugin)
 
-    def plugin_stats(self, name: str, *, head_seq: int, now: float,
-                     ordering: Ordering = Ordering.AGGREGATE) -> PluginStats:
+    def plugin_stats(
+        self, name: str, *, head_seq: int, now: float, ordering: Ordering = Ordering.AGGREGATE
+    ) -> PluginStats:
         """One plugin's figures for `dbx queue`."""
         with self._read() as conn:
             return admin.plugin_stats(conn, name, head_seq=head_seq, now=now, ordering=ordering)
 
-    def list_jobs(self, *, plugin: str | None = None, status: JobStatus | None = None,
-                  limit: int | None = None) -> list[Job]:
+    def list_jobs(
+        self,
+        *,
+        plugin: str | None = None,
+        status: JobStatus | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
         """Jobs, oldest first (limit None or 0 = all)."""
         with self._read() as conn:
             return self._clear_all(jobs.list_jobs(conn, plugin=plugin, status=status, limit=limit))
 
     def get_job(self, job_id: int) -> Job | None:
-        """One job."""
+        """One job (PluginError for an id no job can have)."""
         with self._read() as conn:
-            job = jobs.get_job(conn, job_id)
+            job = jobs.get_job(conn, jobs.check_job_id(job_id))
         return None if job is None else self._clear(job)
 
     def show_job(self, job_id: int, *, ordering: Ordering = Ordering.AGGREGATE) -> JobDetail | None:
         """One job with blocked_by, held_back and history."""
         with self._read() as conn:
-            detail = admin.show_job(conn, job_id, ordering)
+            detail = admin.show_job(conn, jobs.check_job_id(job_id), ordering)
         return None if detail is None else dataclasses.replace(detail, job=self._clear(detail.job))
 
-    def retry_dead(self, *, now: float, job_id: int | None = None, plugin: str | None = None) -> list[Job]:
+    def retry_dead(
+        self, *, now: float, job_id: int | None = None, plugin: str | None = None
+    ) -> list[Job]:
         """Reset matching dead jobs to pending with attempts 0."""
+        if job_id is not None:
+            jobs.check_job_id(job_id)
         with self._write() as conn:
             return self._clear_all(admin.retry_dead(conn, now=now, job_id=job_id, plugin=plugin))
 
     def skip_job(self, job_id: int, *, now: float) -> tuple[Job, int]:
         """Mark a dead or pending job done/skipped; (job, released held jobs). PluginError otherwise."""
         with self._write() as conn:
-            job, released = admin.skip_job(conn, job_id, now=now)
+            job, released = admin.skip_job(conn, jobs.check_job_id(job_id), now=now)
         return self._clear(job), released
 
     def count_dead(self, plugin: str | None = None) -> int:
@@ -307,14 +435,20 @@ class PluginQueue:
         """Delete dead jobs; returns how many."""
         return admin.clear_dead(self._write, plugin)
 
-    def count_done(self, *, now: float, older_than_secs: float | None = None, plugin: str | None = None) -> int:
+    def count_done(
+        self, *, now: float, older_than_secs: float | None = None, plugin: str | None = None
+    ) -> int:
         """Done jobs that clear_done would delete."""
         with self._read() as conn:
             return admin.count_done(conn, now=now, older_than_secs=older_than_secs, plugin=plugin)
 
-    def clear_done(self, *, now: float, older_than_secs: float | None = None, plugin: str | None = None) -> int:
+    def clear_done(
+        self, *, now: float, older_than_secs: float | None = None, plugin: str | None = None
+    ) -> int:
         """Delete done jobs completed more than `older_than_secs` ago (all when None)."""
-        return admin.clear_done(self._write, now=now, older_than_secs=older_than_secs, plugin=plugin)
+        return admin.clear_done(
+            self._write, now=now, older_than_secs=older_than_secs, plugin=plugin
+        )
 
     def remove_plugin(self, name: str) -> int:
         """Delete the plugin's cursor/state and its pending, processing and dead jobs."""
@@ -324,7 +458,7 @@ class PluginQueue:
     def delete_job(self, job_id: int) -> bool:
         """Delete one job and its history (e.g. the one-off `plugin test` job); False if it does not exist."""
         with self._write() as conn:
-            if jobs.get_job(conn, job_id) is None:
+            if jobs.get_job(conn, jobs.check_job_id(job_id)) is None:
                 return False
             for key in jobs.delete_jobs(conn, [job_id]):
                 jobs.promote_head(conn, key)

@@ -6,6 +6,7 @@ except the batched deletes, which take a `write` factory and commit batch by bat
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -34,10 +35,16 @@ WriteTxn = Callable[[], AbstractContextManager[sqlite3.Connection]]
 def count_status(conn: sqlite3.Connection, status: JobStatus, plugin: str | None = None) -> int:
     """Jobs with `status` (of one plugin, or all)."""
     if plugin is None:
-        return int(conn.execute("SELECT count(*) FROM jobs WHERE status = ?", (status.value,)).fetchone()[0])
-    return int(conn.execute(
-        "SELECT count(*) FROM jobs WHERE status = ? AND plugin = ?", (status.value, plugin)
-    ).fetchone()[0])
+        return int(
+            conn.execute("SELECT count(*) FROM jobs WHERE status = ?", (status.value,)).fetchone()[
+                0
+            ]
+        )
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM jobs WHERE status = ? AND plugin = ?", (status.value, plugin)
+        ).fetchone()[0]
+    )
 
 
 def counts(conn: sqlite3.Connection, plugin: str | None) -> QueueCounts:
@@ -50,7 +57,8 @@ def _blocked(conn: sqlite3.Connection, plugin: str) -> tuple[int, int]:
         "SELECT count(*), count(DISTINCT h.id) FROM jobs h JOIN jobs j ON j.plugin = h.plugin"
         " AND j.aggregate_type = h.aggregate_type AND j.aggregate_id = h.aggregate_id"
         " AND j.status <> 'done' AND j.id > h.id"
-        " WHERE h.plugin = ? AND h.status = 'dead' AND h.head = 1 AND j.status = 'pending'", (plugin,),
+        " WHERE h.plugin = ? AND h.status = 'dead' AND h.head = 1 AND j.status = 'pending'",
+        (plugin,),
     ).fetchone()
     return int(row[0]), int(row[1])
 
@@ -59,7 +67,8 @@ def _oldest_open_created(conn: sqlite3.Connection, plugin: str) -> int | None:
     found = []
     for status in ("pending", "processing"):
         row = conn.execute(
-            "SELECT created_at FROM jobs WHERE status = ? AND plugin = ? ORDER BY id LIMIT 1", (status, plugin)
+            "SELECT created_at FROM jobs WHERE status = ? AND plugin = ? ORDER BY id LIMIT 1",
+            (status, plugin),
         ).fetchone()
         if row is not None:
             found.append(int(row[0]))
@@ -75,10 +84,14 @@ def plugin_stats(
     blocked, blocked_aggs = _blocked(conn, name) if ordering is Ordering.AGGREGATE else (0, 0)
     oldest = _oldest_open_created(conn, name)
     return PluginStats(
-        name=name, cursor=cursor, unqueued=0 if cursor is None else max(0, head_seq - cursor),
+        name=name,
+        cursor=cursor,
+        unqueued=0 if cursor is None else max(0, head_seq - cursor),
         pending=count_status(conn, JobStatus.PENDING, name),
         processing=count_status(conn, JobStatus.PROCESSING, name),
-        dead=count_status(conn, JobStatus.DEAD, name), blocked=blocked, blocked_aggregates=blocked_aggs,
+        dead=count_status(conn, JobStatus.DEAD, name),
+        blocked=blocked,
+        blocked_aggregates=blocked_aggs,
         due=claims.count_due(conn, name, now=now, ordering=ordering),
         oldest_pending_secs=None if oldest is None else max(0.0, now - oldest / 1000),
         last_attempt_at=None if st is None else st.last_attempt_at,
@@ -99,12 +112,21 @@ def show_job(conn: sqlite3.Connection, job_id: int, ordering: Ordering) -> JobDe
     if job.status is not JobStatus.DONE and ordering is Ordering.AGGREGATE:
         if job.status is JobStatus.PENDING:
             blocked_by = jobs.earliest_open_before(conn, job)
+            blocker = None if blocked_by is None else jobs.get_job(conn, blocked_by)
+            if blocker is not None and blocker.status is JobStatus.DEAD:
+                job = dataclasses.replace(job, next_retry_at=None)  # §3: null while blocked
         held_back = tuple(jobs.later_open_ids(conn, job))
-    return JobDetail(job=job, blocked_by=blocked_by, held_back=held_back,
-                     history=tuple(jobs.history_of(conn, job_id)))
+    return JobDetail(
+        job=job,
+        blocked_by=blocked_by,
+        held_back=held_back,
+        history=tuple(jobs.history_of(conn, job_id)),
+    )
 
 
-def retry_dead(conn: sqlite3.Connection, *, now: float, job_id: int | None, plugin: str | None) -> list[Job]:
+def retry_dead(
+    conn: sqlite3.Connection, *, now: float, job_id: int | None, plugin: str | None
+) -> list[Job]:
     """Dead jobs matching the filters back to pending with attempts 0 (history `retried`)."""
     where, args = "status = 'dead'", list[object]()
     if job_id is not None:
@@ -117,9 +139,12 @@ def retry_dead(conn: sqlite3.Connection, *, now: float, job_id: int | None, plug
     for jid in ids:
         conn.execute(
             "UPDATE jobs SET status = 'pending', attempts = 0, next_retry_at = NULL, completed_at = NULL,"
-            " lease_expires_at = NULL, claim_token = NULL WHERE id = ?", (jid,),
+            " lease_expires_at = NULL, claim_token = NULL WHERE id = ?",
+            (jid,),
         )
-        jobs.add_history(conn, jid, attempt=None, started_at=now, finished_at=now, outcome=Outcome.RETRIED)
+        jobs.add_history(
+            conn, jid, attempt=None, started_at=now, finished_at=now, outcome=Outcome.RETRIED
+        )
     return jobs.get_jobs(conn, ids)
 
 
@@ -136,9 +161,12 @@ def skip_job(conn: sqlite3.Connection, job_id: int, *, now: float) -> tuple[Job,
     released = len(jobs.later_open_ids(conn, job)) if was_head else 0
     conn.execute(
         "UPDATE jobs SET status = 'done', resolution = 'skipped', last_error = NULL, next_retry_at = NULL,"
-        " completed_at = ?, head = 0 WHERE id = ?", (ms(now), job_id),
+        " completed_at = ?, head = 0 WHERE id = ?",
+        (ms(now), job_id),
     )
-    jobs.add_history(conn, job_id, attempt=None, started_at=now, finished_at=now, outcome=Outcome.SKIPPED)
+    jobs.add_history(
+        conn, job_id, attempt=None, started_at=now, finished_at=now, outcome=Outcome.SKIPPED
+    )
     jobs.promote_head(conn, (job.plugin_name, job.aggregate_type, job.aggregate_id))
     after = jobs.get_job(conn, job_id)
     assert after is not None
@@ -165,10 +193,14 @@ def _scope(plugin: str | None) -> tuple[str, list[object]]:
 def clear_dead(write: WriteTxn, plugin: str | None) -> int:
     """Delete dead jobs (unblocking their aggregates)."""
     extra, args = _scope(plugin)
-    return _delete_batches(write, f"SELECT id FROM jobs WHERE status = 'dead'{extra} ORDER BY id", args)
+    return _delete_batches(
+        write, f"SELECT id FROM jobs WHERE status = 'dead'{extra} ORDER BY id", args
+    )
 
 
-def _done_filter(now: float, older_than_secs: float | None, plugin: str | None) -> tuple[str, list[object]]:
+def _done_filter(
+    now: float, older_than_secs: float | None, plugin: str | None
+) -> tuple[str, list[object]]:
     extra, args = _scope(plugin)
     if older_than_secs is not None:
         extra += " AND completed_at <= ?"
@@ -176,25 +208,34 @@ def _done_filter(now: float, older_than_secs: float | None, plugin: str | None) 
     return extra, args
 
 
-def count_done(conn: sqlite3.Connection, *, now: float, older_than_secs: float | None, plugin: str | None) -> int:
+def count_done(
+    conn: sqlite3.Connection, *, now: float, older_than_secs: float | None, plugin: str | None
+) -> int:
     """Done jobs completed more than `older_than_secs` ago (all when None)."""
     extra, args = _done_filter(now, older_than_secs, plugin)
-    return int(conn.execute(f"SELECT count(*) FROM jobs WHERE status = 'done'{extra}", args).fetchone()[0])
+    return int(
+        conn.execute(f"SELECT count(*) FROM jobs WHERE status = 'done'{extra}", args).fetchone()[0]
+    )
 
 
-def clear_done(write: WriteTxn, *, now: float, older_than_secs: float | None, plugin: str | None) -> int:
+def clear_done(
+    write: WriteTxn, *, now: float, older_than_secs: float | None, plugin: str | None
+) -> int:
     """Delete done jobs completed more than `older_than_secs` ago (all when None)."""
     extra, args = _done_filter(now, older_than_secs, plugin)
     return _delete_batches(
-        write, f"SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done'{extra} ORDER BY completed_at, id", args
+        write,
+        f"SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done'{extra} ORDER BY completed_at, id",
+        args,
     )
 
 
 def remove_plugin(conn: sqlite3.Connection, name: str) -> int:
     """Delete the plugin's cursor/state and its pending, processing and dead jobs; returns jobs purged."""
-    ids = [int(r[0]) for r in conn.execute(
-        "SELECT id FROM jobs WHERE plugin = ? AND status <> 'done'", (name,)
-    )]
+    ids = [
+        int(r[0])
+        for r in conn.execute("SELECT id FROM jobs WHERE plugin = ? AND status <> 'done'", (name,))
+    ]
     jobs.delete_jobs(conn, ids)
     state.delete_state(conn, name)
     return len(ids)
@@ -221,10 +262,13 @@ def _cap_done(write: WriteTxn, keep: int) -> int:
             excess = count_status(conn, JobStatus.DONE) - keep
             if excess <= 0:
                 return total
-            ids = [int(r[0]) for r in conn.execute(
-                "SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done' ORDER BY completed_at, id LIMIT ?",
-                (min(excess, BATCH),),
-            )]
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done' ORDER BY completed_at, id LIMIT ?",
+                    (min(excess, BATCH),),
+                )
+            ]
             jobs.delete_jobs(conn, ids)
         total += len(ids)
 
@@ -234,14 +278,16 @@ def prune(write: WriteTxn, policy: PrunePolicy, *, now: float) -> PruneResult:
     expired = capped = dead = 0
     if policy.done_ttl_secs > 0:
         expired = _delete_batches(
-            write, "SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done' AND completed_at < ? ORDER BY completed_at, id",
+            write,
+            "SELECT id FROM jobs INDEXED BY jobs_done WHERE status = 'done' AND completed_at < ? ORDER BY completed_at, id",
             [ms(now - policy.done_ttl_secs)],
         )
     if policy.max_done_jobs is not None:
         capped = _cap_done(write, max(0, policy.max_done_jobs))
     if policy.dead_ttl_secs > 0:
         dead = _delete_batches(
-            write, "SELECT id FROM jobs WHERE status = 'dead' AND completed_at < ? ORDER BY id",
+            write,
+            "SELECT id FROM jobs WHERE status = 'dead' AND completed_at < ? ORDER BY id",
             [ms(now - policy.dead_ttl_secs)],
         )
     return PruneResult(done_expired=expired, done_capped=capped, dead_expired=dead)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventdbx.clock import compose_snowflake
-from eventdbx.errors import StorageError
+from eventdbx.errors import PluginError, StorageError
 from eventdbx.store.plugin_queue_model import (
     HistoryEntry,
     Job,
@@ -27,6 +27,14 @@ JOB_COLUMNS = (
     " version, event_created_at, envelope"
 )
 AggregateKey = tuple[str, str, str]  # (plugin, aggregate_type, aggregate_id)
+MAX_JOB_ID = (1 << 63) - 1  # SQLite INTEGER is int64; job ids (snowflakes) are never negative
+
+
+def check_job_id(job_id: int) -> int:
+    """`job_id` if it can name a job (0..2^63−1); PluginError otherwise (sqlite3 would raise OverflowError)."""
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 <= job_id <= MAX_JOB_ID:
+        raise PluginError(f"invalid job id '{job_id}'")
+    return job_id
 
 
 def ms(seconds: float) -> int:
@@ -41,21 +49,49 @@ def secs(millis: int | None) -> float | None:
 
 def row_to_job(row: Sequence[Any]) -> Job:
     """Map a `SELECT JOB_COLUMNS` row."""
-    (jid, plugin, label, status, resolution, replay, attempts, last_error, created, retry,
-     completed, lease, token, a_type, a_id, e_type, e_id, version, e_created, envelope) = row
+    (
+        jid,
+        plugin,
+        label,
+        status,
+        resolution,
+        replay,
+        attempts,
+        last_error,
+        created,
+        retry,
+        completed,
+        lease,
+        token,
+        a_type,
+        a_id,
+        e_type,
+        e_id,
+        version,
+        e_created,
+        envelope,
+    ) = row
     return Job(
         id=int(jid),
-        plugin_name=str(plugin), label=str(label), status=JobStatus(status),
+        plugin_name=str(plugin),
+        label=str(label),
+        status=JobStatus(status),
         resolution=None if resolution is None else Resolution(resolution),
-        replay=bool(replay), attempts=int(attempts),
+        replay=bool(replay),
+        attempts=int(attempts),
         last_error=None if last_error is None else str(last_error),
         created_at=float(created) / 1000,
-        next_retry_at=secs(retry), completed_at=secs(completed),
+        next_retry_at=secs(retry),
+        completed_at=secs(completed),
         lease_expires_at=secs(lease),
         claim_token=None if token is None else str(token),
-        aggregate_type=str(a_type), aggregate_id=str(a_id), event_type=str(e_type),
-        event_id=int(e_id), version=int(version),
-        event_created_at=str(e_created), envelope=str(envelope),
+        aggregate_type=str(a_type),
+        aggregate_id=str(a_id),
+        event_type=str(e_type),
+        event_id=int(e_id),
+        version=int(version),
+        event_created_at=str(e_created),
+        envelope=str(envelope),
     )
 
 
@@ -105,7 +141,8 @@ def _next_ids(conn: sqlite3.Connection, count: int, now: float) -> list[int]:
     if ids:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('last_job_id', ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(last),),
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(last),),
         )
     return ids
 
@@ -114,7 +151,8 @@ def has_open_job(conn: sqlite3.Connection, key: AggregateKey) -> bool:
     """Whether the aggregate has a pending, processing or dead job for this plugin."""
     row = conn.execute(
         "SELECT 1 FROM jobs WHERE plugin = ? AND aggregate_type = ? AND aggregate_id = ?"
-        " AND status <> 'done' LIMIT 1", key,
+        " AND status <> 'done' LIMIT 1",
+        key,
     ).fetchone()
     return row is not None
 
@@ -134,17 +172,32 @@ def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], now: float) ->
                 open_seen[key] = has_open_job(conn, key)
             head = 0 if open_seen[key] else 1
             open_seen[key] = True
-        rows.append((
-            jid, job.plugin_name, job.label, "done" if empty else "pending",
-            "empty" if empty else None, int(job.replay), head, created,
-            created if empty else None, job.aggregate_type, job.aggregate_id, job.event_type,
-            job.event_id, job.version, job.event_created_at, job.envelope or "{}",
-        ))
+        rows.append(
+            (
+                jid,
+                job.plugin_name,
+                job.label,
+                "done" if empty else "pending",
+                "empty" if empty else None,
+                int(job.replay),
+                head,
+                created,
+                created if empty else None,
+                job.aggregate_type,
+                job.aggregate_id,
+                job.event_type,
+                job.event_id,
+                job.version,
+                job.event_created_at,
+                job.envelope or "{}",
+            )
+        )
     try:
         conn.executemany(
             "INSERT INTO jobs (id, plugin, label, status, resolution, replay, head, created_at,"
             " completed_at, aggregate_type, aggregate_id, event_type, event_id, version,"
-            " event_created_at, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows,
+            " event_created_at, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
         )
     except sqlite3.IntegrityError as exc:
         raise StorageError(f"duplicate plugin job (invariant I1 violated): {exc}") from exc
@@ -155,7 +208,8 @@ def promote_head(conn: sqlite3.Connection, key: AggregateKey) -> None:
     """Mark the earliest not-done job of the aggregate as its head (after the previous head left)."""
     conn.execute(
         "UPDATE jobs SET head = 1 WHERE id = (SELECT id FROM jobs WHERE plugin = ? AND aggregate_type = ?"
-        " AND aggregate_id = ? AND status <> 'done' ORDER BY id LIMIT 1) AND head = 0", key,
+        " AND aggregate_id = ? AND status <> 'done' ORDER BY id LIMIT 1) AND head = 0",
+        key,
     )
 
 
@@ -180,20 +234,47 @@ def earliest_open_before(conn: sqlite3.Connection, job: Job) -> int | None:
 
 
 def add_history(
-    conn: sqlite3.Connection, job_id: int, *, attempt: int | None, started_at: float,
-    finished_at: float, outcome: Outcome, error: str | None = None, http_status: int | None = None,
+    conn: sqlite3.Connection,
+    job_id: int,
+    *,
+    attempt: int | None,
+    started_at: float,
+    finished_at: float,
+    outcome: Outcome,
+    error: str | None = None,
+    http_status: int | None = None,
 ) -> None:
     """Append one history entry and keep only the last 50."""
-    n = int(conn.execute(
-        "UPDATE jobs SET history_seq = history_seq + 1 WHERE id = ? RETURNING history_seq", (job_id,)
-    ).fetchall()[0][0])
-    insert_history(conn, job_id, n, attempt=attempt, started_at=started_at, finished_at=finished_at,
-                   outcome=outcome, error=error, http_status=http_status)
+    n = int(
+        conn.execute(
+            "UPDATE jobs SET history_seq = history_seq + 1 WHERE id = ? RETURNING history_seq",
+            (job_id,),
+        ).fetchall()[0][0]
+    )
+    insert_history(
+        conn,
+        job_id,
+        n,
+        attempt=attempt,
+        started_at=started_at,
+        finished_at=finished_at,
+        outcome=outcome,
+        error=error,
+        http_status=http_status,
+    )
 
 
 def insert_history(
-    conn: sqlite3.Connection, job_id: int, n: int, *, attempt: int | None, started_at: float,
-    finished_at: float, outcome: Outcome, error: str | None = None, http_status: int | None = None,
+    conn: sqlite3.Connection,
+    job_id: int,
+    n: int,
+    *,
+    attempt: int | None,
+    started_at: float,
+    finished_at: float,
+    outcome: Outcome,
+    error: str | None = None,
+    http_status: int | None = None,
 ) -> None:
     """Store history entry number `n` (already counted in jobs.history_seq); drop entries older than the last 50."""
     conn.execute(
@@ -209,11 +290,18 @@ def history_of(conn: sqlite3.Connection, job_id: int) -> list[HistoryEntry]:
     """The kept history of a job, oldest first."""
     rows = conn.execute(
         "SELECT attempt, started_at, finished_at, outcome, error, http_status FROM history"
-        " WHERE job_id = ? ORDER BY n", (job_id,),
+        " WHERE job_id = ? ORDER BY n",
+        (job_id,),
     )
     return [
-        HistoryEntry(attempt=a, started_at=s / 1000, finished_at=f / 1000, outcome=Outcome(o),
-                     error=e, http_status=h)
+        HistoryEntry(
+            attempt=a,
+            started_at=s / 1000,
+            finished_at=f / 1000,
+            outcome=Outcome(o),
+            error=e,
+            http_status=h,
+        )
         for a, s, f, o, e, h in rows
     ]
 
@@ -222,11 +310,12 @@ def delete_jobs(conn: sqlite3.Connection, ids: Sequence[int]) -> set[AggregateKe
     """Delete jobs and their history; returns the aggregates that lost a not-done job."""
     touched: set[AggregateKey] = set()
     for start in range(0, len(ids), 500):
-        chunk = list(ids[start:start + 500])
+        chunk = list(ids[start : start + 500])
         marks = ",".join("?" * len(chunk))
         for plugin, a_type, a_id in conn.execute(
             f"SELECT DISTINCT plugin, aggregate_type, aggregate_id FROM jobs WHERE id IN ({marks})"
-            " AND status <> 'done'", chunk,
+            " AND status <> 'done'",
+            chunk,
         ):
             touched.add((plugin, a_type, a_id))
         conn.execute(f"DELETE FROM history WHERE job_id IN ({marks})", chunk)

@@ -87,8 +87,15 @@ class Job:
     event_created_at: str
     envelope: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """The §3 record in key order; `payload` is the stored envelope, verbatim (orjson Fragment)."""
+    def shown_retry_at(self, now: float | None = None) -> float | None:
+        """`next_retry_at` as §3 shows it: set only while a pending job backs off; null once it is due at `now`,
+        and while it is being delivered, done or dead."""
+        if self.status is not JobStatus.PENDING or self.next_retry_at is None:
+            return None
+        return None if now is not None and self.next_retry_at <= now else self.next_retry_at
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """The §3 record in key order (next_retry_at as of `now`); `payload` is the stored envelope, verbatim."""
         return {
             "id": str(self.id),
             "plugin": self.label,
@@ -99,7 +106,7 @@ class Job:
             "attempts": self.attempts,
             "last_error": self.last_error,
             "created_at": ts(self.created_at),
-            "next_retry_at": ts(self.next_retry_at),
+            "next_retry_at": ts(self.shown_retry_at(now)),
             "completed_at": ts(self.completed_at),
             "aggregate_type": self.aggregate_type,
             "aggregate_id": self.aggregate_id,
@@ -142,9 +149,9 @@ class JobDetail:
     held_back: tuple[int, ...]
     history: tuple[HistoryEntry, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
         """§3 record plus lease_expires_at, blocked_by, held_back and history."""
-        out = self.job.to_dict()
+        out = self.job.to_dict(now)
         out["lease_expires_at"] = ts(self.job.lease_expires_at)
         out["blocked_by"] = None if self.blocked_by is None else str(self.blocked_by)
         out["held_back"] = [str(i) for i in self.held_back]
