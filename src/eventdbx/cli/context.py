@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import click
 
 if TYPE_CHECKING:
     from eventdbx.config import Settings
 
 
-@dataclass(slots=True)
 class CliContext:
     """Global options and lazily loaded settings shared by every command of one invocation."""
 
-    config_arg: str | None
-    verbose: bool = False
-    _settings: Settings | None = field(default=None, repr=False)
+    # A plain slotted class, not a dataclass: building one at import costs `dbx` start-up time.
+    __slots__ = ("_settings", "config_arg", "verbose")
+
+    def __init__(self, config_arg: str | None, verbose: bool = False) -> None:
+        self.config_arg = config_arg
+        self.verbose = verbose
+        self._settings: Settings | None = None
+
+    def __repr__(self) -> str:
+        return f"CliContext(config_arg={self.config_arg!r}, verbose={self.verbose!r})"
 
     def settings(self) -> Settings:
         """Load (and on first use create) the configuration."""
@@ -34,7 +37,9 @@ class CliContext:
 
 
 def cli_context() -> CliContext:
-    """The CliContext of the running command."""
+    """The CliContext of the running click command."""
+    import click
+
     ctx = click.get_current_context()
     obj = ctx.find_object(CliContext)
     if obj is None:  # invoked without the root group (tests)

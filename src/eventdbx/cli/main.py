@@ -1,153 +1,114 @@
-"""The `dbx` root command: lazy sub-command loading, global options, and turning errors into one line."""
+"""The `dbx` entry point: the click-free fast path for `aggregate apply`, click for the rest, one-line errors.
+
+Nothing heavy is imported at module level: `dbx aggregate apply` start-up is a product target (≤ 60 ms).
+"""
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
 from typing import Any
 
-import click
-
-from eventdbx import __version__
-from eventdbx.cli.context import CliContext
-from eventdbx.cli.usage import format_usage_error
 from eventdbx.errors import EventDBXError
 
-# name -> "module:attribute"; modules load only when their command runs (keeps `dbx` start fast).
-COMMANDS: dict[str, str] = {
-    "start": "eventdbx.cli.server:start",
-    "stop": "eventdbx.cli.server:stop",
-    "status": "eventdbx.cli.server:status",
-    "restart": "eventdbx.cli.server:restart",
-    "destroy": "eventdbx.cli.server:destroy",
-    "__internal:server": "eventdbx.cli.server:internal_server",
-    "config": "eventdbx.cli.config_cmd:config",
-    "token": "eventdbx.cli.token:token",
-    "schema": "eventdbx.cli.schema:schema",
-    "aggregate": "eventdbx.cli.aggregate:aggregate",
-    "plugin": "eventdbx.cli.plugin:plugin",
-    "queue": "eventdbx.cli.queue:queue",
-    "backup": "eventdbx.cli.backup:backup",
-    "restore": "eventdbx.cli.backup:restore",
-}
-
-# Summaries for `dbx --help` without importing every module.
-SUMMARIES: dict[str, str] = {
-    "start": "Start the EventDBX server",
-    "stop": "Stop the EventDBX server",
-    "status": "Display EventDBX server status",
-    "restart": "Restart the EventDBX server",
-    "destroy": "Destroy all EventDBX data and configuration",
-    "config": "Update system configuration",
-    "token": "Manage access tokens",
-    "schema": "Manage schemas",
-    "aggregate": "Manage aggregates",
-    "plugin": "Manage plugins",
-    "queue": "Show or manage the plugin retry queue",
-    "backup": "Create a backup archive containing all EventDBX data",
-    "restore": "Restore EventDBX data from a backup archive",
-}
-
-REMOVED = {"upgrade", "remote", "push", "pull"}
-
-
-class LazyGroup(click.Group):
-    """A group whose sub-commands are imported on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if not name.startswith("__")]
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return _not_built(cmd_name)
-        command: click.Command = getattr(module, attr)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, SUMMARIES.get(name, "")) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        name = args[0] if args else ""
-        if name in REMOVED or name.startswith("upgrade@"):
-            raise click.UsageError(f"unrecognized subcommand '{name}'")
-        return super().resolve_command(ctx, args)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name=name, help=SUMMARIES.get(name, ""), context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def placeholder(args: tuple[str, ...]) -> None:
-        raise EventDBXError(f"'{name}' is not available in this build")
-
-    return placeholder
-
-
-@click.group(cls=LazyGroup, help="EventDBX server CLI", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-    help="Path to config.toml (default ~/.eventdbx/config.toml).",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Show the cause chain of errors.")
-@click.version_option(__version__, "--version", prog_name="dbx", message="dbx %(version)s")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
-    """EventDBX server CLI"""
-    ctx.obj = CliContext(config_arg=config_path, verbose=verbose)
+DEBUG_ENV = "EVENTDBX_DEBUG"
 
 
 def _print_error(exc: BaseException, verbose: bool) -> None:
-    message = str(exc).replace("\n", " ") if not isinstance(exc, EventDBXError) else exc.message
+    message = exc.message if isinstance(exc, EventDBXError) else _one_line(exc)
     line = f"Error: {message}"
     if verbose:
         cause = exc.__cause__
         while cause is not None:
-            line += f": {cause}"
+            line += f": {_one_line(cause)}"
             cause = cause.__cause__
-    click.echo(line, err=True)
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _one_line(exc: BaseException) -> str:
+    """str(exc) on one line; the class name when the exception says nothing (e.g. a bare MemoryError)."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _click_exit_code(exc: BaseException) -> int | None:
+    """The exit code of a click exception after reporting it; None when `exc` is not click's."""
+    if "click" not in sys.modules:
+        return None
+    import click
+
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):
+        sys.stderr.write("Aborted!\n")
+        return 1
+    if isinstance(exc, click.UsageError):
+        from eventdbx.cli.usage import format_usage_error
+
+        sys.stderr.write(format_usage_error(exc) + "\n")
+        return 2
+    if isinstance(exc, click.ClickException):
+        sys.stderr.write(f"Error: {exc.format_message()}\n")
+        return exc.exit_code
+    return None
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _exit_code(exc: BaseException, verbose: bool) -> int:
+    """Report any failure as one line on stderr (a traceback only with EVENTDBX_DEBUG=1); the exit code."""
+    code = _click_exit_code(exc)
+    if code is not None:
+        return code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        return 1
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc)
+    _print_error(exc, verbose)
+    return exc.exit_code if isinstance(exc, EventDBXError) else 1
+
+
+def _dispatch(args: list[str]) -> int:
+    if "apply" in args:
+        from eventdbx.cli.aggregate_apply import fast_apply
+
+        if fast_apply(args):
+            return 0
+    from eventdbx.cli.root import run_click
+
+    return run_click(args)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: never shows a traceback for bad input."""
+    """Console-script entry point: never shows a traceback, whatever goes wrong."""
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
     try:
-        code = cli.main(args=args, prog_name="dbx", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted!", err=True)
-        sys.exit(1)
-    except click.UsageError as exc:
-        click.echo(format_usage_error(exc), err=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except EventDBXError as exc:
-        _print_error(exc, verbose)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(1)
-    except OSError as exc:
-        _print_error(exc, verbose)
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+        code = _dispatch(args)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # the one place that turns every failure into `Error: …`
+        code = _exit_code(exc, verbose)
+    sys.exit(code)
 
 
 def run(args: list[str]) -> Any:
-    """Invoke the CLI in-process (tests): returns click's result."""
+    """Invoke the CLI in-process through click (tests): returns click's result."""
+    from eventdbx.cli.root import cli
+
     return cli.main(args=args, prog_name="dbx", standalone_mode=False)

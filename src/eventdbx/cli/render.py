@@ -1,23 +1,32 @@
 """Output rendering shared by the aggregate, schema and backup commands: pretty JSON, records, Rust-style text.
 
-Only formats and echoes; it never opens a store or decides an exit code.
+Only formats and echoes; it never opens a store or decides an exit code. Click-free, so the write path
+(`aggregate apply`) can print without importing click.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
-
-import click
 
 if TYPE_CHECKING:
     from eventdbx.domain.records import EventRecord
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """Print one line on stdout (stderr with `err`) and flush, like click.echo for plain text."""
+    stream = sys.stderr if err else sys.stdout
+    if stream is None:
+        return
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def echo_json(obj: Any, *, sort_keys: bool = False) -> None:
     """Print one pretty JSON document (2-space indent, §4 numbers) on stdout."""
     from eventdbx.domain.jsontext import to_pretty
 
-    click.echo(to_pretty(obj, sort_keys=sort_keys))
+    echo(to_pretty(obj, sort_keys=sort_keys))
 
 
 def echo_record(record: EventRecord) -> None:
@@ -27,7 +36,7 @@ def echo_record(record: EventRecord) -> None:
 
 def warn(text: str) -> None:
     """Print a warning or note on stderr."""
-    click.echo(text, err=True)
+    echo(text, err=True)
 
 
 def bool_text(value: bool) -> str:

@@ -10,9 +10,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-from eventdbx.auth.records import TokenRecord, TokenStatus
 from eventdbx.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from eventdbx.auth.records import TokenRecord
+
+# auth.records (dataclasses, enums) loads on first use: an append without a token never needs it.
 
 DDL: tuple[str, ...] = (
     "CREATE TABLE tokens (jti TEXT PRIMARY KEY, record TEXT NOT NULL)",
@@ -48,7 +53,9 @@ def _seal(conn: sqlite3.Connection, dek: str, text: str) -> str:
     aes, _ = _aes(dek)
     nonce = os.urandom(12)
     sealed: bytes = aes.encrypt(nonce, text.encode("utf-8"), None)  # type: ignore[attr-defined]
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('dek_check', ?)", (dek_check(dek),))
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('dek_check', ?)", (dek_check(dek),)
+    )
     return BLOB_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
 
@@ -63,7 +70,7 @@ def _open(value: str, dek: str | None) -> str:
     from cryptography.exceptions import InvalidTag
 
     try:
-        raw = base64.b64decode(value[len(BLOB_PREFIX):], validate=True)
+        raw = base64.b64decode(value[len(BLOB_PREFIX) :], validate=True)
         aes, _ = _aes(dek)
         plain: bytes = aes.decrypt(raw[:12], raw[12:], None)  # type: ignore[attr-defined]
     except (InvalidTag, binascii.Error, ValueError):
@@ -73,6 +80,8 @@ def _open(value: str, dek: str | None) -> str:
 
 def _record(text: str, revoked: bool, dek: str | None, *, open_token: bool = True) -> TokenRecord:
     """Decode a stored record; `open_token=False` leaves a sealed token value as stored (verification path)."""
+    from eventdbx.auth.records import TokenRecord, TokenStatus
+
     try:
         data = json.loads(text)
         if open_token:
@@ -106,22 +115,32 @@ def change_counter(conn: sqlite3.Connection) -> int:
 
 def insert_token(conn: sqlite3.Connection, record: TokenRecord, *, dek: str | None = None) -> None:
     """Store a new (or replace an existing) ledger record; with a data key the token value is sealed."""
-    conn.execute("INSERT OR REPLACE INTO tokens (jti, record) VALUES (?, ?)", (record.jti, _dump(conn, record, dek)))
+    conn.execute(
+        "INSERT OR REPLACE INTO tokens (jti, record) VALUES (?, ?)",
+        (record.jti, _dump(conn, record, dek)),
+    )
     _bump(conn)
 
 
 def get_token(
-    conn: sqlite3.Connection, jti: str, *, dek: str | None = None, open_token: bool = True,
+    conn: sqlite3.Connection,
+    jti: str,
+    *,
+    dek: str | None = None,
+    open_token: bool = True,
 ) -> TokenRecord | None:
     """The record of `jti`; status revoked when a revocation row exists (token value opened with `dek`)."""
     row = conn.execute(
         "SELECT t.record, r.jti IS NOT NULL FROM tokens t LEFT JOIN revocations r ON r.jti = t.jti "
-        "WHERE t.jti = ?", (jti,),
+        "WHERE t.jti = ?",
+        (jti,),
     ).fetchone()
     return _record(row[0], bool(row[1]), dek, open_token=open_token) if row else None
 
 
-def find_token(conn: sqlite3.Connection, token_or_jti: str, *, dek: str | None = None) -> TokenRecord | None:
+def find_token(
+    conn: sqlite3.Connection, token_or_jti: str, *, dek: str | None = None
+) -> TokenRecord | None:
     """Look a record up by jti or by the full token text."""
     value = token_or_jti.strip()
     if "." not in value:
@@ -147,14 +166,23 @@ def list_tokens(conn: sqlite3.Connection, *, dek: str | None = None) -> list[Tok
 
 
 def revoke(
-    conn: sqlite3.Connection, jti: str, reason: str | None, now: str, *, dek: str | None = None,
+    conn: sqlite3.Connection,
+    jti: str,
+    reason: str | None,
+    now: str,
+    *,
+    dek: str | None = None,
 ) -> TokenRecord | None:
     """Mark `jti` revoked in its record and in `revocations` (caller's transaction); None if unknown."""
     row = conn.execute("SELECT record FROM tokens WHERE jti = ?", (jti,)).fetchone()
     if row is None:
         return None
+    from eventdbx.auth.records import TokenStatus
+
     data = json.loads(row[0])
-    data["status"] = str(TokenStatus.REVOKED)  # the stored (possibly sealed) token value is kept as is
+    data["status"] = str(
+        TokenStatus.REVOKED
+    )  # the stored (possibly sealed) token value is kept as is
     text = json.dumps(data, separators=(",", ":"))
     conn.execute("UPDATE tokens SET record = ? WHERE jti = ?", (text, jti))
     sealed_without_key = not dek and str(data.get("token", "")).startswith(BLOB_PREFIX)
@@ -171,7 +199,9 @@ def purge_expired_revocations(conn: sqlite3.Connection, now: float) -> int:
     """Delete revocation rows of tokens that have expired anyway (their records stay revoked); returns the count."""
     from eventdbx.domain.timefmt import to_epoch_micros
 
-    rows = conn.execute("SELECT jti, expires_at FROM revocations WHERE expires_at IS NOT NULL").fetchall()
+    rows = conn.execute(
+        "SELECT jti, expires_at FROM revocations WHERE expires_at IS NOT NULL"
+    ).fetchall()
     stale = [(jti,) for jti, expires_at in rows if to_epoch_micros(expires_at) < now * 1_000_000]
     conn.executemany("DELETE FROM revocations WHERE jti = ?", stale)
     return len(stale)
