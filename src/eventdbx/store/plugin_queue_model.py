@@ -88,8 +88,7 @@ class Job:
     envelope: str
 
     def shown_retry_at(self, now: float | None = None) -> float | None:
-        """`next_retry_at` as §3 shows it: set only while a pending job backs off; null once it is due at `now`,
-        and while it is being delivered, done or dead."""
+        """`next_retry_at` as §3 shows it: only while a pending job backs off (null once due at `now`)."""
         if self.status is not JobStatus.PENDING or self.next_retry_at is None:
             return None
         return None if now is not None and self.next_retry_at <= now else self.next_retry_at
