@@ -34,7 +34,7 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _click_exit_code(exc: BaseException) -> int | None:
+def _click_exit_code(exc: BaseException, args: list[str]) -> int | None:
     """The exit code of a click exception after reporting it; None when `exc` is not click's."""
     if "click" not in sys.modules:
         return None
@@ -48,7 +48,7 @@ def _click_exit_code(exc: BaseException) -> int | None:
     if isinstance(exc, click.UsageError):
         from eventdbx.cli.usage import format_usage_error
 
-        sys.stderr.write(format_usage_error(exc) + "\n")
+        sys.stderr.write(format_usage_error(exc, args) + "\n")
         return 2
     if isinstance(exc, click.ClickException):
         sys.stderr.write(f"Error: {exc.format_message()}\n")
@@ -65,9 +65,9 @@ def _silence_stdout() -> None:
         pass
 
 
-def _exit_code(exc: BaseException, verbose: bool) -> int:
+def _exit_code(exc: BaseException, args: list[str], verbose: bool) -> int:
     """Report any failure as one line on stderr (a traceback only with EVENTDBX_DEBUG=1); the exit code."""
-    code = _click_exit_code(exc)
+    code = _click_exit_code(exc, args)
     if code is not None:
         return code
     if isinstance(exc, KeyboardInterrupt):
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except BaseException as exc:  # the one place that turns every failure into `Error: …`
-        code = _exit_code(exc, verbose)
+        code = _exit_code(exc, args, verbose)
     sys.exit(code)
 
 
