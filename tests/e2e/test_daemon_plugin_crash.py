@@ -75,7 +75,10 @@ async def _crash_under_load(daemon: Daemon, load: Load, rng: random.Random) -> l
     return startups
 
 
-def _drained(data_dir: Path, receivers: Receivers) -> bool:
+def _drained(data_dir: Path, receivers: Receivers, log_path: Path) -> bool:
+    assert "invariant I1" not in log_path.read_text(), (
+        "the enqueuer hit the unique index (see the daemon log)"
+    )
     events = set(stored_event_ids(data_dir))
     statuses = job_statuses(data_dir)
     if statuses["done"] != 2 * len(events) or sum(statuses.values()) != statuses["done"]:
@@ -126,7 +129,9 @@ def test_sigkill_under_load_keeps_one_job_per_event_and_delivers_every_event(dbx
             loaded = time.monotonic()
             try:
                 asyncio.run(
-                    _until(lambda: _drained(dbx.data_dir, receivers), DRAIN_SECS, "the drain")
+                    _until(
+                        lambda: _drained(dbx.data_dir, receivers, log_path), DRAIN_SECS, "the drain"
+                    )
                 )
             except AssertionError as exc:
                 statuses = dict(job_statuses(dbx.data_dir))
