@@ -28,6 +28,10 @@ from eventdbx.errors import DeliveryError, SerializationError
 
 log = logging.getLogger("eventdbx.plugin")
 MAX_REPLY_BYTES = 1 << 20
+READERS_DRAIN_SECS = 2.0
+# Writing to a child that already exited: asyncio raises a ConnectionError, uvloop a RuntimeError
+# ("the handler is closed").
+PIPE_CLOSED = (ConnectionError, OSError, RuntimeError)
 
 
 class WorkerState(StrEnum):
@@ -229,10 +233,16 @@ class ProcessWorker:
             await proc.stdin.drain()
             self.status.state = WorkerState.RUNNING
             self._running.set()
-        except (ConnectionError, OSError):
-            pass
+        except PIPE_CLOSED:
+            pass  # it exited before reading its init: proc.wait() below reports the exit
         status = await proc.wait()
         self._running.clear()
+        # Whatever the plugin started in its group dies with it: such helpers would be orphans, and they
+        # hold the pipes open so the readers would never see EOF.
+        _kill_group(proc, signal.SIGKILL)
+        _, stuck = await asyncio.wait(readers, timeout=READERS_DRAIN_SECS)
+        for reader in stuck:  # a helper that left the group still holds the pipes
+            reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
         self._fail_pending(
             f"process plugin '{self.spec.name}' exited (status {status})", exited=True
@@ -325,7 +335,7 @@ class ProcessWorker:
                     f"process plugin '{self.spec.name}' write timed out after {_fmt(timeout)}s",
                     retryable=True,
                 ) from exc
-            except (ConnectionError, OSError):
+            except PIPE_CLOSED:
                 timeout += (
                     self.timing.stop_eof_wait
                 )  # the exit is being observed: wait for its report
