@@ -1,23 +1,31 @@
-"""Settings loaded once from config.toml (tomllib) and the data-dir paths; writing lives in config_file.py."""
+"""Settings loaded once from config.toml (config_text, else tomllib) and the data-dir paths; writing lives in config_file.py."""
 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from eventdbx.config_text import read_subset
 from eventdbx.domain.restrict import RestrictMode, parse_restrict
 from eventdbx.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dataclasses import (
+        dataclass as frozen_record,
+    )  # what frozen_record behaves as, for the type checker
+else:
+    from eventdbx.frozen import (
+        frozen_record,
+    )  # no code generation at import: every dbx command loads these
 
 MAX_WORKER_ID = 1023
 DEFAULT_TRUSTED_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "::ffff:127.0.0.0/104")
 SECRET_KEYS: frozenset[str] = frozenset({"data_encryption_key", "auth.private_key"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class SocketSettings:
     """`[socket]`: the control socket listener."""
 
@@ -27,7 +35,7 @@ class SocketSettings:
     trusted_networks: tuple[str, ...] = DEFAULT_TRUSTED_NETWORKS
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class AdminSettings:
     """`[admin]`: reserved for the later admin API."""
 
@@ -36,7 +44,7 @@ class AdminSettings:
     port: int | None = 7171
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class AuthSettings:
     """`[auth]`: JWT issuer/audience, signing keys (auth.md §2) and token lifetimes."""
 
@@ -49,7 +57,7 @@ class AuthSettings:
     clock_skew_secs: int = 30
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class PruneSettings:
     """`[plugin_queue.prune]` (plugins.md §6)."""
 
@@ -59,7 +67,7 @@ class PruneSettings:
     dead_ttl_secs: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class PluginQueueSettings:
     """`[plugin_queue]` (plugins.md §11)."""
 
@@ -68,7 +76,7 @@ class PluginQueueSettings:
     prune: PruneSettings = PruneSettings()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class DataPaths:
     """Files and directories inside the data dir (config.md §2)."""
 
@@ -82,7 +90,7 @@ class DataPaths:
     logs_dir: Path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen_record(frozen=True, slots=True, kw_only=True)
 class Settings:
     """The effective configuration of one process."""
 
@@ -111,9 +119,14 @@ class Settings:
         """Where each data-dir file lives (EVENTDBX_LOG_DIR, read at load, moves the logs)."""
         d = self.data_dir
         return DataPaths(
-            data_dir=d, event_store=d / "event_store.db", plugin_queue=d / "plugin_queue.db",
-            plugins_json=d / "plugins.json", plugins_dir=d / "plugins", cli_token=d / "cli.token",
-            pid_file=d / "eventdbx.pid", logs_dir=self.log_dir_override or d / "logs",
+            data_dir=d,
+            event_store=d / "event_store.db",
+            plugin_queue=d / "plugin_queue.db",
+            plugins_json=d / "plugins.json",
+            plugins_dir=d / "plugins",
+            cli_token=d / "cli.token",
+            pid_file=d / "eventdbx.pid",
+            logs_dir=self.log_dir_override or d / "logs",
         )
 
 
@@ -128,7 +141,9 @@ def load_settings(config_path: str | Path | None = None, *, create: bool = True)
     path = path if path.is_absolute() else Path.cwd() / path
     raw = read_raw(path, create=create)
     auth = raw.get("auth")
-    if not isinstance(auth, dict) or not all(auth.get(k) for k in ("private_key", "public_key", "key_id")):
+    if not isinstance(auth, dict) or not all(
+        auth.get(k) for k in ("private_key", "public_key", "key_id")
+    ):
         if not create:
             raise ConfigError(f"missing [auth] signing keys in {path}")
         from eventdbx.config_file import add_missing_keys
@@ -153,8 +168,17 @@ def read_raw(path: Path, *, create: bool) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+    doc = read_subset(text)  # the shape dbx writes, without importing tomllib (start-up time)
+    if doc is not None:
+        return doc
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
 
 
@@ -217,7 +241,7 @@ def settings_from_raw(raw: Mapping[str, Any], path: Path) -> Settings:
         raise ConfigError(f"snowflake worker id {worker} exceeds maximum {MAX_WORKER_ID}")
     durability = r.str_("durability", "normal").lower()
     if durability not in ("normal", "fsync"):
-        raise r.fail("durability", "expected \"normal\" or \"fsync\"")
+        raise r.fail("durability", 'expected "normal" or "fsync"')
     restrict_raw = raw.get("restrict")
     if restrict_raw is not None and not isinstance(restrict_raw, str | bool):
         raise r.fail("restrict", "expected a string or boolean")
@@ -247,7 +271,9 @@ def settings_from_raw(raw: Mapping[str, Any], path: Path) -> Settings:
         admin=_admin(r.sub("admin")),
         auth=_auth(r.sub("auth")),
         plugin_queue=_plugin_queue(r.sub("plugin_queue")),
-        legacy_plugins=tuple(p for p in legacy if isinstance(p, dict)) if isinstance(legacy, list) else (),
+        legacy_plugins=tuple(p for p in legacy if isinstance(p, dict))
+        if isinstance(legacy, list)
+        else (),
         log_dir_override=Path(log_dir) if log_dir else None,
     )
 
@@ -279,7 +305,9 @@ def _socket(r: _Reader) -> SocketSettings:
 def _admin(r: _Reader) -> AdminSettings:
     port = r.int_("port", 7171, lo=0, hi=65535)  # 0 = unset (`config --admin-port 0`)
     return AdminSettings(
-        enabled=r.bool_("enabled", False), bind_addr=r.str_("bind_addr", "127.0.0.1"), port=port or None,
+        enabled=r.bool_("enabled", False),
+        bind_addr=r.str_("bind_addr", "127.0.0.1"),
+        port=port or None,
     )
 
 
