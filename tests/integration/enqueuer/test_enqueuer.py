@@ -211,9 +211,13 @@ def test_cursor_ahead_of_head_is_clamped(env, caplog: pytest.LogCaptureFixture) 
 
 
 def test_concurrent_enqueuer_progress_is_never_clamped(
-    env, caplog: pytest.LogCaptureFixture
+    env, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """Issue 4 race: an enqueuer that read its head before another moved the cursor past it must not clamp."""
+    """Issue 4 race: another enqueuer moves the cursor past the head this pass read; that is no power loss.
+
+    Before the fix the pass clamped the cursor back to its stale head and the next batch re-inserted those events
+    (the unique (plugin, event_id) index refused them and the pass failed).
+    """
     settings, db, queue = env
     write_plugins(settings, plugin("hook", payload_mode="event-only"))
     enq.init_cursor(settings, "hook")
@@ -221,31 +225,36 @@ def test_concurrent_enqueuer_progress_is_never_clamped(
         append(db, "order", "o1")
     slow, fast = enq.Enqueuer(settings), enq.Enqueuer(settings)
     real_list_states, real_head = slow.queue.list_states, enq._head
-    heads_seen: list[int] = []
+    slow_heads: list[int] = []
 
     def raced_list_states():  # type: ignore[no-untyped-def]
-        # the other enqueuer appends past any head read so far and enqueues it all
-        for _ in range(2):
+        for _ in range(
+            2
+        ):  # meanwhile another enqueuer catches up past the head `slow` may have read
             append(db, "order", "o2")
         assert fast.run_pass() == 5
         return real_list_states()
 
-    def stale_head(database: Database) -> int:  # the pass's own head read is the stale one
-        heads_seen.append(real_head(database))
-        return 3 if len(heads_seen) == 1 else heads_seen[-1]
+    def head(
+        database: Database,
+    ) -> int:  # the pass's own head read is stale (3), later reads are real
+        if database is not slow.db:
+            return real_head(database)
+        slow_heads.append(real_head(database))
+        return 3 if len(slow_heads) == 1 else slow_heads[-1]
 
-    slow.queue.list_states = raced_list_states  # type: ignore[method-assign]
-    enq._head = stale_head  # type: ignore[assignment]
+    monkeypatch.setattr(slow.queue, "list_states", raced_list_states)
+    monkeypatch.setattr(enq, "_head", head)
     try:
         with caplog.at_level(logging.ERROR, logger="eventdbx.plugin"):
             assert slow.run_pass() == 0
-            slow.queue.list_states = real_list_states  # type: ignore[method-assign]
+            monkeypatch.undo()
             append(db, "order", "o3")
             assert slow.run_pass() == 1 and fast.run_pass() == 0
     finally:
-        enq._head = real_head  # type: ignore[assignment]
         slow.close()
         fast.close()
+    assert len(slow_heads) == 2  # the pass's head, then the clamp's re-read under the write lock
     assert not [m for m in caplog.messages if "clamped" in m]
     assert cursor(queue, "hook") == 6
     jobs = queue.list_jobs(plugin="hook")
