@@ -62,45 +62,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--dbx", default=str(ROOT / ".venv" / "bin" / "dbx"))
+    parser.add_argument(
+        "--dbx", action="append", help="dbx executable (repeat to compare builds, interleaved)"
+    )
     parser.add_argument("--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE")
     args = parser.parse_args()
+    programs: list[str] = args.dbx or [str(ROOT / ".venv" / "bin" / "dbx")]
+    rows = [(program, name) for program in programs for name in COMMANDS]
+    walls: dict[tuple[str, str], list[float]] = {row: [] for row in rows}
+    cpus: dict[tuple[str, str], list[float]] = {row: [] for row in rows}
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDBX_")}
         env["HOME"] = tmp
         if not args.no_bytecode:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
-        subprocess.run(
-            [
-                args.dbx,
-                "aggregate",
-                "apply",
-                "order",
-                "o-1",
-                "order_created",
-                "--field",
-                "status=new",
-            ],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
-        cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
+        first = [programs[0], *COMMANDS["aggregate apply"]]
+        first[first.index("order_updated")] = "order_created"
+        subprocess.run(first, env=env, check=True, stdout=subprocess.DEVNULL)
         for run in range(args.warmup + args.runs):
-            for name, command in COMMANDS.items():
-                wall, cpu = _time_one([args.dbx, *command], env)
+            for program, name in rows:
+                wall, cpu = _time_one([program, *COMMANDS[name]], env)
                 if run >= args.warmup:
-                    walls[name].append(wall * 1000)
-                    cpus[name].append(cpu * 1000)
+                    walls[program, name].append(wall * 1000)
+                    cpus[program, name].append(cpu * 1000)
     print(
         f"{'command':<16} {'median ms':>9} {'p90 ms':>7} {'min ms':>7} {'cpu ms':>7}  (n={args.runs})"
     )
-    for name in COMMANDS:
-        w = walls[name]
+    for program, name in rows:
+        w = walls[program, name]
+        label = name if len(programs) == 1 else f"{name} [{program}]"
         print(
-            f"{name:<16} {statistics.median(w):>9.1f} {_p90(w):>7.1f} {min(w):>7.1f} "
-            f"{statistics.median(cpus[name]):>7.1f}"
+            f"{label:<16} {statistics.median(w):>9.1f} {_p90(w):>7.1f} {min(w):>7.1f} "
+            f"{statistics.median(cpus[program, name]):>7.1f}"
         )
 
 
