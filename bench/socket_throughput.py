@@ -9,7 +9,8 @@ The daemon side (EventService + ControlServer, uvloop) runs in a child process o
 
 Prints one line per scenario: ops, seconds, ops/s, p50 and p99 latency in ms and the daemon process's CPU time
 per operation (the capacity figure that stays meaningful on a shared, loaded machine) (targets: ≥5,000 appends/s with one
-connection and one request in flight, ≥15,000/s with 16 connections).
+connection and one request in flight, ≥15,000/s with 16 connections), then the daemon's resident memory (VmRSS and
+VmHWM from /proc/<pid>/status) after all appends and reads (target ≤ 80 MB after 100k events).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def _serve(config: str, durability: str, conn: Any) -> None:
     """Child process: run the daemon side until the parent closes the pipe."""
     import os
 
-    if os.environ.get("BENCH_PIN"):  # pin the daemon to one CPU (GIL handoffs stay on one core's caches)
+    if os.environ.get(
+        "BENCH_PIN"
+    ):  # pin the daemon to one CPU (GIL handoffs stay on one core's caches)
         os.sched_setaffinity(0, {int(os.environ["BENCH_PIN"])})
     if os.environ.get("BENCH_SWITCH"):
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
@@ -49,10 +52,14 @@ def _serve(config: str, durability: str, conn: Any) -> None:
 
         settings = load_settings(config, create=True)
         settings = dataclasses.replace(
-            settings, durability=durability,  # type: ignore[arg-type]
-            socket=dataclasses.replace(settings.socket, bind_addr="127.0.0.1:0"))
+            settings,
+            durability=durability,  # type: ignore[arg-type]
+            socket=dataclasses.replace(settings.socket, bind_addr="127.0.0.1:0"),
+        )
         service = EventService.open(settings, create=True)
-        server = ControlServer(service, settings, reader_threads=int(os.environ.get("BENCH_READERS", "2")))
+        server = ControlServer(
+            service, settings, reader_threads=int(os.environ.get("BENCH_READERS", "2"))
+        )
         await server.start()
         conn.send(server.port)
         loop = asyncio.get_running_loop()
@@ -66,8 +73,12 @@ def _serve(config: str, durability: str, conn: Any) -> None:
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
 
-        cProfile.runctx("asyncio.run(main())", globals(), {"main": main, "asyncio": asyncio},
-                        os.environ["BENCH_PROFILE"])
+        cProfile.runctx(
+            "asyncio.run(main())",
+            globals(),
+            {"main": main, "asyncio": asyncio},
+            os.environ["BENCH_PROFILE"],
+        )
     else:
         asyncio.run(main())
 
@@ -81,8 +92,12 @@ def _token(config: str) -> str:
     from eventdbx.store.database import Database
 
     settings = load_settings(config, create=True)
-    record = issue_token(signing_keys(settings.auth), settings.auth,
-                         TokenRequest(group="bench", user="bench", root=True, ttl_secs=0), time.time())
+    record = issue_token(
+        signing_keys(settings.auth),
+        settings.auth,
+        TokenRequest(group="bench", user="bench", root=True, ttl_secs=0),
+        time.time(),
+    )
     db = Database.open(settings.paths.event_store, create=True)
     with db.write() as conn:
         ledger.insert_token(conn, record)
@@ -100,14 +115,30 @@ def _server_cpu() -> float:
     return float(pipe.recv())
 
 
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MB, read from /proc (0 where unavailable)."""
+    values = {"VmRSS:": 0.0, "VmHWM:": 0.0}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
+        for line in status:
+            fields = line.split()
+            if fields and fields[0] in values:
+                values[fields[0]] = int(fields[1]) / 1024
+    return values["VmRSS:"], values["VmHWM:"]
+
+
 def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None:
     cpu = _server_cpu()
     used, _CPU["last"] = cpu - _CPU.get("last", cpu), cpu
     latencies.sort()
     p50 = statistics.median(latencies) * 1000 if latencies else 0.0
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
-    print(f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-          f"  daemon CPU {used / ops * 1e6:5.0f} µs/op", flush=True)
+    p99 = (
+        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
+    )
+    print(
+        f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+        f"  daemon CPU {used / ops * 1e6:5.0f} µs/op",
+        flush=True,
+    )
 
 
 async def _appends(port: int, token: str, connections: int, total: int, tag: str) -> None:
@@ -120,13 +151,19 @@ async def _appends(port: int, token: str, connections: int, total: int, tag: str
         async with Client("127.0.0.1", port, token=token, authenticate=False) as db:
             for k in range(per):
                 started = time.perf_counter()
-                await db.append("bench", f"{tag}-{n}-{k % 100}", "item_created", payload={"k": k, "v": "x" * 40})
+                await db.append(
+                    "bench", f"{tag}-{n}-{k % 100}", "item_created", payload={"k": k, "v": "x" * 40}
+                )
                 latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(connections)))
-    _report(f"append {connections:>2} conn(s), 1 in flight each", per * connections,
-            time.perf_counter() - started, latencies)
+    _report(
+        f"append {connections:>2} conn(s), 1 in flight each",
+        per * connections,
+        time.perf_counter() - started,
+        latencies,
+    )
 
 
 async def _reads(port: int, kind: str, connections: int, total: int, tag: str) -> None:
@@ -140,14 +177,21 @@ async def _reads(port: int, kind: str, connections: int, total: int, tag: str) -
             for k in range(per):
                 started = time.perf_counter()
                 if kind == "getAggregate":
-                    await db.get_aggregate("bench", f"{tag}-{n % 16 if connections > 1 else 0}-{k % 100}")
+                    await db.get_aggregate(
+                        "bench", f"{tag}-{n % 16 if connections > 1 else 0}-{k % 100}"
+                    )
                 else:
                     await db.list_events("bench", f"{tag}-0-{k % 100}", take=10)
                 latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(connections)))
-    _report(f"{kind} {connections:>2} conn(s)", per * connections, time.perf_counter() - started, latencies)
+    _report(
+        f"{kind} {connections:>2} conn(s)",
+        per * connections,
+        time.perf_counter() - started,
+        latencies,
+    )
 
 
 async def _run(port: int, token: str, events: int, reads: int) -> None:
@@ -179,14 +223,22 @@ def main() -> None:
             import uvloop
 
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        print(f"socket_throughput: events={args.events} reads={args.reads} durability={args.durability}")
+        print(
+            f"socket_throughput: events={args.events} reads={args.reads} durability={args.durability}"
+        )
         try:
             asyncio.run(_run(port, token, args.events, args.reads))
+            rss, peak = _rss_mb(proc.pid)
+            print(
+                f"daemon memory after {2 * args.events} appended events: VmRSS {rss:.1f} MB (peak {peak:.1f} MB)"
+            )
         finally:
             parent.send("stop")
             batches, committed = parent.recv()
             proc.join(10)
-        print(f"group commit: {committed} events in {batches} batches ({committed / max(batches, 1):.1f}/batch)")
+        print(
+            f"group commit: {committed} events in {batches} batches ({committed / max(batches, 1):.1f}/batch)"
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from eventdbx.domain.jsontext import parse_canonical
 from eventdbx.domain.records import AggregateState, EventRecord, IssuedBy, Snapshot
 from eventdbx.domain.timefmt import format_epoch
 from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError
-from eventdbx.service_append import Appender, AppendPolicy, WriteCache, staged_view
+from eventdbx.service_append import Appender, AppendPolicy, LedgerMemo, WriteCache, staged_view
 from eventdbx.service_reads import require_row, state_as_of, verify_aggregate
 from eventdbx.service_requests import (
     APPEND_ACTION,
@@ -30,6 +30,7 @@ from eventdbx.service_requests import (
 from eventdbx.store.staging import StagedEntry
 
 if TYPE_CHECKING:
+    from eventdbx.auth.records import VerifiedToken
     from eventdbx.auth.tokens import TokenLedger
     from eventdbx.config import Settings
     from eventdbx.schema.model import Schema
@@ -42,7 +43,11 @@ class EventService:
     """Append, stage, read, verify, snapshot and archive aggregates in one event store."""
 
     def __init__(
-        self, store: Store, settings: Settings, *, clock: Clock | None = None,
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
         ledger: TokenLedger | None = None,
     ) -> None:
         self.store = store
@@ -54,13 +59,18 @@ class EventService:
         self._policy_for: Settings | None = None
 
     @classmethod
-    def open(cls, settings: Settings, *, create: bool = True, clock: Clock | None = None) -> EventService:
+    def open(
+        cls, settings: Settings, *, create: bool = True, clock: Clock | None = None
+    ) -> EventService:
         """Open the settings' event store (created when allowed) with its SQLite token ledger."""
         from eventdbx.store.session import SqliteStore
         from eventdbx.store.tokens import SqliteTokenLedger
 
         store = SqliteStore.open(
-            settings.paths.event_store, settings.durability, create=create, dek=settings.data_encryption_key
+            settings.paths.event_store,
+            settings.durability,
+            create=create,
+            dek=settings.data_encryption_key,
         )
         return cls(store, settings, clock=clock, ledger=SqliteTokenLedger(store.db.read))
 
@@ -87,25 +97,64 @@ class EventService:
         policy = self._policy_cache
         if policy is None or self._policy_for is not s:
             policy = AppendPolicy(
-                restrict=s.restrict, snapshot_threshold=s.snapshot_threshold, worker_id=s.snowflake_worker_id
+                restrict=s.restrict,
+                snapshot_threshold=s.snapshot_threshold,
+                worker_id=s.snowflake_worker_id,
             )
             self._policy_cache, self._policy_for = policy, s
         return policy
 
-    def _verify(self, token: str, resource: str) -> Authorisation:
+    def _verify(
+        self, token: str, resource: str, ledger: TokenLedger | None = None
+    ) -> Authorisation:
         """auth.md §5 checks 1–8 for an append (check 9 runs inside the transaction)."""
+        from eventdbx.auth.keys import signing_keys
+        from eventdbx.auth.tokens import verify_token
+
+        ledger = ledger or self._ledger
+        if ledger is None:
+            raise StorageError("no token ledger is configured")
+        auth = self._settings.auth
+        verified = verify_token(
+            token,
+            keys=signing_keys(auth),
+            auth=auth,
+            ledger=ledger,
+            now=self.clock.time(),
+            action=APPEND_ACTION,
+            resource=resource,
+            write=True,
+        )
+        return Authorisation(
+            issued_by=IssuedBy(group=verified.group, user=verified.user),
+            jti=verified.jti,
+            token=verified,
+        )
+
+    def verify_token(
+        self,
+        token: str,
+        *,
+        action: str | None = None,
+        resource: str | None = None,
+        write: bool = False,
+    ) -> VerifiedToken:
+        """auth.md §5 checks 1–8 for `token` (action/resource scopes only when given; blocking: reads the ledger)."""
         from eventdbx.auth.keys import signing_keys
         from eventdbx.auth.tokens import verify_token
 
         if self._ledger is None:
             raise StorageError("no token ledger is configured")
         auth = self._settings.auth
-        verified = verify_token(
-            token, keys=signing_keys(auth), auth=auth, ledger=self._ledger, now=self.clock.time(),
-            action=APPEND_ACTION, resource=resource, write=True,
-        )
-        return Authorisation(
-            issued_by=IssuedBy(group=verified.group, user=verified.user), jti=verified.jti, token=verified
+        return verify_token(
+            token,
+            keys=signing_keys(auth),
+            auth=auth,
+            ledger=self._ledger,
+            now=self.clock.time(),
+            action=action,
+            resource=resource,
+            write=write,
         )
 
     def prepare(self, request: AppendRequest) -> PreparedAppend:
@@ -137,37 +186,33 @@ class EventService:
         with self._appending() as appender:
             return appender.append(prepared)
 
-    def append_batch(self, requests: Sequence[AppendRequest]) -> list[AppendOutcome | EventDBXError]:
-        """Group commit: one transaction, a savepoint per request; each gets its own outcome or error."""
-        results: list[AppendOutcome | EventDBXError | None] = [None] * len(requests)
-        prepared: list[PreparedAppend | None] = []
-        with self.store.reading():  # one read snapshot serves every token-ledger look-up of the batch
-            for n, request in enumerate(requests):
-                try:
-                    prepared.append(prepare(request, self._verify))
-                except EventDBXError as exc:
-                    results[n] = exc
-                    prepared.append(None)
-        if any(p is not None for p in prepared):
-            try:
-                self._append_prepared(prepared, results)
-            except EventDBXError as exc:
-                results = [exc if isinstance(r, AppendOutcome) or r is None else r for r in results]
-        return [r if r is not None else StorageError("request was not processed") for r in results]
+    def append_batch(
+        self, requests: Sequence[AppendRequest]
+    ) -> list[AppendOutcome | EventDBXError]:
+        """Group commit: one transaction; each request gets its own outcome or error.
 
-    def _append_prepared(
-        self, prepared: list[PreparedAppend | None], results: list[AppendOutcome | EventDBXError | None]
-    ) -> None:
-        with self._appending() as appender:
-            for n, item in enumerate(prepared):
-                if item is None:
-                    continue
-                try:
-                    with appender.session.savepoint():
-                        results[n] = appender.append(item)
-                except EventDBXError as exc:  # a rejected request; the others go on
-                    results[n] = exc
-                # Anything else is a store failure: it aborts the whole transaction (and every request).
+        The pre-transaction checks run inside the write transaction here, so token look-ups share the
+        write cache (valid while no other connection has committed) instead of a read transaction each.
+        A request that fails its checks writes nothing; a store failure fails every request of the batch.
+        """
+        results: list[AppendOutcome | EventDBXError | None] = [None] * len(requests)
+        try:
+            with self._appending() as appender:
+                ledger = self._ledger
+                memo = None if ledger is None else LedgerMemo(ledger, appender.base.tokens)
+
+                def verify(token: str, resource: str) -> Authorisation:
+                    return self._verify(token, resource, memo)
+
+                append = appender.append
+                for n, request in enumerate(requests):
+                    try:
+                        results[n] = append(prepare(request, verify))
+                    except EventDBXError as exc:  # a rejected request; the others go on
+                        results[n] = exc
+        except EventDBXError as exc:
+            results = [exc if isinstance(r, AppendOutcome) or r is None else r for r in results]
+        return [r if r is not None else StorageError("request was not processed") for r in results]
 
     # -- staging
     def stage(self, request: AppendRequest) -> StagedEntry:
@@ -179,12 +224,20 @@ class EventService:
             view = staged_view(appender.row(t, i), session.list_staged(t, i))
             resolved = appender.resolve(prepared, view)
             auth = prepared.auth
-            return session.add_staged(StagedEntry(
-                id=0, aggregate_type=t, aggregate_id=i, event_type=prepared.event_type,
-                payload_json=resolved.payload_json, metadata_json=prepared.metadata_json,
-                issued_by=None if auth is None else auth.issued_by, note=prepared.note,
-                expected_version=prepared.expected_version, token_jti=None if auth is None else auth.jti,
-            ))
+            return session.add_staged(
+                StagedEntry(
+                    id=0,
+                    aggregate_type=t,
+                    aggregate_id=i,
+                    event_type=prepared.event_type,
+                    payload_json=resolved.payload_json,
+                    metadata_json=prepared.metadata_json,
+                    issued_by=None if auth is None else auth.issued_by,
+                    note=prepared.note,
+                    expected_version=prepared.expected_version,
+                    token_jti=None if auth is None else auth.jti,
+                )
+            )
 
     def staged(self) -> list[StagedEntry]:
         """Staged entries in staging order."""
@@ -208,9 +261,13 @@ class EventService:
         if entry.issued_by is not None or entry.token_jti is not None:
             auth = Authorisation(issued_by=entry.issued_by, jti=entry.token_jti, token=token)
         return PreparedAppend(
-            aggregate_type=entry.aggregate_type, aggregate_id=entry.aggregate_id,
-            event_type=entry.event_type, payload=parse_canonical(entry.payload_json),
-            metadata_json=entry.metadata_json, note=entry.note, expected_version=entry.expected_version,
+            aggregate_type=entry.aggregate_type,
+            aggregate_id=entry.aggregate_id,
+            event_type=entry.event_type,
+            payload=parse_canonical(entry.payload_json),
+            metadata_json=entry.metadata_json,
+            note=entry.note,
+            expected_version=entry.expected_version,
             auth=auth,
         )
 
@@ -228,7 +285,12 @@ class EventService:
             return state_as_of(session, require_row(session, aggregate_type, aggregate_id), version)
 
     def list_events(
-        self, aggregate_type: str, aggregate_id: str, *, skip: int = 0, take: int | None = None,
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        *,
+        skip: int = 0,
+        take: int | None = None,
         up_to: int | None = None,
     ) -> list[EventRecord]:
         """An aggregate's events in version order (versions ≤ up_to), after skipping `skip`."""
@@ -245,6 +307,26 @@ class EventService:
         with self.store.reading() as session:
             return verify_aggregate(session, require_row(session, aggregate_type, aggregate_id))
 
+    def read_aggregate(
+        self, aggregate_type: str, aggregate_id: str
+    ) -> tuple[Schema | None, AggregateState | None]:
+        """The type's schema and the aggregate's current state (None when missing) from one read snapshot."""
+        with self.store.reading() as session:
+            row = session.load_aggregate(aggregate_type, aggregate_id)
+            return session.load_schema(aggregate_type), None if row is None else row.as_state()
+
+    def read_events(
+        self, aggregate_type: str, aggregate_id: str, *, skip: int = 0, take: int | None = None
+    ) -> tuple[Schema | None, list[EventRecord] | None]:
+        """The type's schema and a page of the aggregate's events (None when it is missing), one snapshot."""
+        with self.store.reading() as session:
+            schema = session.load_schema(aggregate_type)
+            if session.load_aggregate(aggregate_type, aggregate_id) is None:
+                return schema, None
+            if take is not None and take <= 0:
+                return schema, []
+            return schema, session.events_page(aggregate_type, aggregate_id, skip=skip, take=take)
+
     def schema(self, aggregate_type: str) -> Schema | None:
         """The aggregate type's schema (for hidden-field filtering on socket reads)."""
         with self.store.reading() as session:
@@ -256,23 +338,33 @@ class EventService:
             return session.list_snapshots(aggregate_type, aggregate_id)
 
     # -- maintenance
-    def snapshot(self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None) -> Snapshot:
+    def snapshot(
+        self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None
+    ) -> Snapshot:
         """Save the current state as a snapshot."""
         with self.store.writing() as session:
             row = require_row(session, aggregate_type, aggregate_id)
             snap = Snapshot(
-                aggregate_type=row.aggregate_type, aggregate_id=row.aggregate_id, version=row.version,
-                state=dict(row.state), merkle_root=row.merkle_root,
-                created_at=format_epoch(self.clock.time()), comment=comment,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+                version=row.version,
+                state=dict(row.state),
+                merkle_root=row.merkle_root,
+                created_at=format_epoch(self.clock.time()),
+                comment=comment,
             )
             session.save_snapshot(snap)
         return snap
 
-    def archive(self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None) -> AggregateState:
+    def archive(
+        self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None
+    ) -> AggregateState:
         """Mark an aggregate archived (appends then fail); it stays listed and readable."""
         return self._set_archived(aggregate_type, aggregate_id, True, comment)
 
-    def restore(self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None) -> AggregateState:
+    def restore(
+        self, aggregate_type: str, aggregate_id: str, *, comment: str | None = None
+    ) -> AggregateState:
         """Clear the archive flag (the comment is only echoed by the CLI)."""
         return self._set_archived(aggregate_type, aggregate_id, False, comment)
 
@@ -280,7 +372,10 @@ class EventService:
         with self.store.writing() as session:
             require_row(session, t, i)
             session.set_archived(
-                t, i, archived=archived, archived_at=format_epoch(self.clock.time()) if archived else None,
+                t,
+                i,
+                archived=archived,
+                archived_at=format_epoch(self.clock.time()) if archived else None,
                 comment=comment if archived else None,
             )
             return require_row(session, t, i).as_state()

@@ -2,7 +2,9 @@
 
 An Appender lives for one write transaction. It keeps the aggregates it touched in a working set so that
 batches and staged commits see their own earlier events, allocates snowflake ids from `last_event_id`, and
-extends each aggregate's Merkle frontier in O(log n): it never reloads an aggregate's events.
+extends each aggregate's Merkle frontier in O(log n): it never reloads an aggregate's events. Its writes are
+collected and run by `finish()` (a few batched statements per transaction), so a rejected request leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from eventdbx.errors import AggregateArchivedError, VersionConflictError
 from eventdbx.service_requests import AppendOutcome, PreparedAppend
 
 if TYPE_CHECKING:
+    from eventdbx.auth.records import TokenRecord
+    from eventdbx.auth.tokens import TokenLedger
     from eventdbx.schema.model import Schema
     from eventdbx.store.protocols import StoreSession
     from eventdbx.store.staging import StagedEntry
@@ -51,7 +55,7 @@ class Resolved:
 
 
 class WriteCache:
-    """Rows, schemas and the last event id as of this connection's last committed append transaction.
+    """Rows, schemas, token records, usage counts and the last event id as of this connection's last append.
 
     Valid only while the store's change token says nothing was written since (by anyone, this connection
     included); the service checks the token inside each write transaction and clears the cache otherwise.
@@ -63,6 +67,8 @@ class WriteCache:
         self.token: Hashable | None = None
         self.rows: dict[_Key, AggregateRow | None] = {}
         self.schemas: dict[str, Schema | None] = {}
+        self.tokens: dict[str, TokenRecord | None] = {}
+        self.usage: dict[str, int] = {}
         self.last_id: int | None = None
         self.has_last_id = False
 
@@ -71,24 +77,56 @@ class WriteCache:
         self.token = None
         self.rows.clear()
         self.schemas.clear()
+        self.tokens.clear()
+        self.usage.clear()
         self.last_id, self.has_last_id = None, False
 
     def adopt(self, appender: Appender, token: Hashable) -> None:
         """Take over what a committed transaction read and wrote."""
         if len(self.rows) + len(appender.rows) > self.MAX_ROWS:
             self.rows.clear()
+        if len(self.tokens) > self.MAX_ROWS or len(self.usage) > self.MAX_ROWS:
+            self.tokens.clear()
+            self.usage.clear()
         self.rows.update(appender.rows)
         self.schemas.update(appender.schemas)
+        self.usage.update(appender.usage)
         if appender.id_loaded:
             self.last_id, self.has_last_id = appender.last_id, True
         self.token = token
+
+
+class LedgerMemo:
+    """A TokenLedger that remembers records in a WriteCache (valid while the cache is)."""
+
+    __slots__ = ("ledger", "records")
+
+    def __init__(self, ledger: TokenLedger, records: dict[str, TokenRecord | None]) -> None:
+        self.ledger = ledger
+        self.records = records
+
+    def get_token(self, jti: str) -> TokenRecord | None:
+        """The ledger's record of `jti`, looked up once per cache lifetime."""
+        records = self.records
+        if jti in records:
+            return records[jti]
+        record = records[jti] = self.ledger.get_token(jti)
+        return record
+
+    def change_counter(self) -> int:
+        """The ledger's change counter."""
+        return self.ledger.change_counter()
 
 
 class Appender:
     """Checks and writes appends within one write transaction."""
 
     def __init__(
-        self, session: StoreSession, policy: AppendPolicy, clock: Clock, base: WriteCache | None = None
+        self,
+        session: StoreSession,
+        policy: AppendPolicy,
+        clock: Clock,
+        base: WriteCache | None = None,
     ) -> None:
         self.session = session
         self.policy = policy
@@ -96,10 +134,16 @@ class Appender:
         self.base = base or WriteCache()
         self.rows: dict[_Key, AggregateRow | None] = {}
         self.schemas: dict[str, Schema | None] = {}
+        self.usage: dict[str, int] = {}
         self.last_id: int | None = self.base.last_id
         self.id_loaded = self.base.has_last_id
-        self._usage: dict[str, int] = {}
         self._dirty_id = False
+        # Writes wait for finish(): one statement run per table per transaction, and a request that fails
+        # its checks has written nothing (no savepoint needed).
+        self._events: list[EventRecord] = []
+        self._changed: dict[_Key, AggregateRow] = {}
+        self._snapshots: list[Snapshot] = []
+        self._usage_added: dict[str, int] = {}
 
     # -- state of the transaction
     def row(self, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
@@ -109,7 +153,9 @@ class Appender:
         if key in rows:
             return rows[key]
         base = self.base.rows
-        row = base[key] if key in base else self.session.load_aggregate(aggregate_type, aggregate_id)
+        row = (
+            base[key] if key in base else self.session.load_aggregate(aggregate_type, aggregate_id)
+        )
         rows[key] = row
         return row
 
@@ -119,14 +165,20 @@ class Appender:
         if aggregate_type in schemas:
             return schemas[aggregate_type]
         base = self.base.schemas
-        schema = base[aggregate_type] if aggregate_type in base else self.session.load_schema(aggregate_type)
+        schema = (
+            base[aggregate_type]
+            if aggregate_type in base
+            else self.session.load_schema(aggregate_type)
+        )
         schemas[aggregate_type] = schema
         return schema
 
     def _events_written(self, jti: str) -> int:
-        if jti not in self._usage:
-            self._usage[jti] = self.session.events_written(jti)
-        return self._usage[jti]
+        usage = self.usage
+        if jti not in usage:
+            base = self.base.usage
+            usage[jti] = base[jti] if jti in base else self.session.events_written(jti)
+        return usage[jti]
 
     # -- checks
     def resolve(self, prepared: PreparedAppend, row: AggregateRow | None) -> Resolved:
@@ -171,8 +223,12 @@ class Appender:
         return self.write(prepared, row, resolved, issued, jti)
 
     def write(
-        self, prepared: PreparedAppend, row: AggregateRow | None, resolved: Resolved,
-        issued_by: IssuedBy | None, jti: str | None,
+        self,
+        prepared: PreparedAppend,
+        row: AggregateRow | None,
+        resolved: Resolved,
+        issued_by: IssuedBy | None,
+        jti: str | None,
     ) -> AppendOutcome:
         """Allocate the id, hash, extend the frontier and store event, row, snapshot and usage."""
         t, i = prepared.aggregate_type, prepared.aggregate_id
@@ -183,42 +239,59 @@ class Appender:
         event_id = self._next_id()
         now = timestamp(self.clock.time())
         record = EventRecord(
-            aggregate_type=t, aggregate_id=i, event_type=prepared.event_type,
-            payload_json=resolved.payload_json, extensions_json=prepared.metadata_json, event_id=event_id,
-            created_at=now, issued_by=issued_by, note=prepared.note, version=version, hash=digest,
+            aggregate_type=t,
+            aggregate_id=i,
+            event_type=prepared.event_type,
+            payload_json=resolved.payload_json,
+            extensions_json=prepared.metadata_json,
+            event_id=event_id,
+            created_at=now,
+            issued_by=issued_by,
+            note=prepared.note,
+            version=version,
+            hash=digest,
             merkle_root=root,
         )
         state = dict(row.state) if row else {}
         state.update(resolved.payload_map)
         new_row = AggregateRow(
-            aggregate_type=t, aggregate_id=i, version=version, state=state, merkle_root=root,
+            aggregate_type=t,
+            aggregate_id=i,
+            version=version,
+            state=state,
+            merkle_root=root,
             merkle_frontier=[n or "" for n in frontier],
             archived=False if row is None else row.archived,
             archived_at=None if row is None else row.archived_at,
             archive_comment=None if row is None else row.archive_comment,
         )
-        session = self.session
-        session.insert_event(record)
-        session.save_aggregate(new_row)
+        self._events.append(record)
+        self._changed[(t, i)] = new_row
         snapshot = self._due_snapshot(new_row, now)
         if snapshot is not None:
-            session.save_snapshot(snapshot)
+            self._snapshots.append(snapshot)
         if jti is not None:
-            session.add_events_written(jti, 1)
-            self._usage[jti] = self._events_written(jti) + 1
+            self.usage[jti] = self._events_written(jti) + 1
+            self._usage_added[jti] = self._usage_added.get(jti, 0) + 1
         self.rows[(t, i)] = new_row
         return AppendOutcome(record=record, auto_snapshot=snapshot is not None)
 
     def _due_snapshot(self, row: AggregateRow, now: str) -> Snapshot | None:
         schema = self.schema(row.aggregate_type)
-        threshold = schema.snapshot_threshold if schema and schema.snapshot_threshold is not None else None
+        threshold = (
+            schema.snapshot_threshold if schema and schema.snapshot_threshold is not None else None
+        )
         if threshold is None:
             threshold = self.policy.snapshot_threshold
         if not threshold or threshold <= 0 or row.version % threshold:
             return None
         return Snapshot(
-            aggregate_type=row.aggregate_type, aggregate_id=row.aggregate_id, version=row.version,
-            state=dict(row.state), merkle_root=row.merkle_root, created_at=now,
+            aggregate_type=row.aggregate_type,
+            aggregate_id=row.aggregate_id,
+            version=row.version,
+            state=dict(row.state),
+            merkle_root=row.merkle_root,
+            created_at=now,
             comment=f"auto snapshot v{row.version}",
         )
 
@@ -231,9 +304,19 @@ class Appender:
         return self.last_id
 
     def finish(self) -> None:
-        """Persist the snowflake high-water mark (call once, before the transaction commits)."""
+        """Write the events, rows, snapshots, usage counts and snowflake high-water mark (before the commit)."""
+        session = self.session
+        if self._events:
+            session.insert_events(self._events)
+            session.save_aggregates(list(self._changed.values()))
+        for snapshot in self._snapshots:
+            session.save_snapshot(snapshot)
+        for jti, added in self._usage_added.items():
+            session.add_events_written(jti, added)
         if self._dirty_id and self.last_id is not None:
-            self.session.set_last_event_id(self.last_id)
+            session.set_last_event_id(self.last_id)
+        self._events, self._changed, self._snapshots, self._usage_added = [], {}, [], {}
+        self._dirty_id = False
 
 
 def staged_view(row: AggregateRow | None, entries: list[StagedEntry]) -> AggregateRow | None:
@@ -243,8 +326,11 @@ def staged_view(row: AggregateRow | None, entries: list[StagedEntry]) -> Aggrega
         state.update(stored_payload_map(entry.payload_json))
         if row is None:
             row = AggregateRow(
-                aggregate_type=entry.aggregate_type, aggregate_id=entry.aggregate_id, version=1,
-                state=state, merkle_root=EMPTY_ROOT,
+                aggregate_type=entry.aggregate_type,
+                aggregate_id=entry.aggregate_id,
+                version=1,
+                state=state,
+                merkle_root=EMPTY_ROOT,
             )
         else:
             row = replace(row, version=row.version + 1, state=state)

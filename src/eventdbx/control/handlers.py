@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,7 +16,6 @@ from eventdbx.control.reads import ReadView
 from eventdbx.errors import EventDBXError, InvalidTokenError, StorageError
 
 if TYPE_CHECKING:
-    from eventdbx.auth.keys import SigningKeys
     from eventdbx.auth.records import VerifiedToken
     from eventdbx.config import Settings
     from eventdbx.control.writer import GroupCommitWriter
@@ -45,8 +43,13 @@ def _expires_text(expires_at: int | None) -> str:
 class Handlers:
     """Executes decoded requests for connections; never blocks the event loop."""
 
-    def __init__(self, service: Any, settings: Settings, readers: Executor,
-                 writer: GroupCommitWriter[Any, Any]) -> None:
+    def __init__(
+        self,
+        service: Any,
+        settings: Settings,
+        readers: Executor,
+        writer: GroupCommitWriter[Any, Any],
+    ) -> None:
         self.service = service
         self.settings = settings
         self.readers = readers
@@ -55,8 +58,6 @@ class Handlers:
         from eventdbx.service_requests import AppendRequest
 
         self._append_request = AppendRequest
-        self._keys: SigningKeys | None = None
-        self._keys_for: object = None
 
     # ---- appends ----
     def submit_append(self, request: msg.AppendEvent, auth: ConnectionAuth) -> asyncio.Future[Any]:
@@ -67,10 +68,15 @@ class Handlers:
             future.set_exception(InvalidTokenError())
             return future
         append = self._append_request(
-            aggregate_type=request.aggregate_type, aggregate_id=request.aggregate_id,
-            event_type=request.event_type, payload_json=request.payload_json, patch_json=request.patch_json,
-            metadata_json=request.metadata_json, note=request.note,
-            token=token, expected_version=request.expected_version,
+            aggregate_type=request.aggregate_type,
+            aggregate_id=request.aggregate_id,
+            event_type=request.event_type,
+            payload_json=request.payload_json,
+            patch_json=request.patch_json,
+            metadata_json=request.metadata_json,
+            note=request.note,
+            token=token,
+            expected_version=request.expected_version,
             surface="socket",
         )
         return self.writer.submit_nowait(append)
@@ -123,7 +129,11 @@ class Handlers:
             text = view.get_aggregate(request.aggregate_type, request.aggregate_id, scope)
             return msg.encode_get_aggregate(request.id, text is not None, text or "")
         if isinstance(request, msg.ListEvents):
-            take = settings.page_limit if request.take is None else min(request.take, settings.page_limit)
+            take = (
+                settings.page_limit
+                if request.take is None
+                else min(request.take, settings.page_limit)
+            )
             skip = min(request.skip, MAX_SKIP)
             text = view.list_events(request.aggregate_type, request.aggregate_id, skip, take, scope)
             return msg.encode_list_events(request.id, text)
@@ -133,34 +143,23 @@ class Handlers:
 
     def verify(self, token: str) -> VerifiedToken:
         """auth.md §5 checks 1–6 for a connection token (blocking: reads the ledger)."""
-        from eventdbx.auth.keys import signing_keys
-        from eventdbx.auth.tokens import verify_token
+        verified: VerifiedToken = self.service.verify_token(token)
+        return verified
 
-        checker = getattr(self.service, "verify_token", None)
-        if checker is not None:
-            verified: VerifiedToken = checker(token, action=None, resource=None, write=False)
-            return verified
-        ledger = getattr(self.service, "ledger", None) or getattr(self.service, "_ledger", None)
-        if ledger is None:
-            raise StorageError("no token ledger is configured")
-        auth = self.settings.auth
-        keys = self._keys
-        if keys is None or self._keys_for is not auth:
-            keys = self._keys = signing_keys(auth)
-            self._keys_for = auth
-        clock = getattr(self.service, "clock", None)
-        now = clock.time() if clock is not None else time.time()
-        return verify_token(token, keys=keys, auth=auth, ledger=ledger, now=now, action=None, resource=None,
-                            write=False)
-
-    async def _authenticate(self, request: msg.Authenticate, auth: ConnectionAuth) -> tuple[bytes, bool]:
+    async def _authenticate(
+        self, request: msg.Authenticate, auth: ConnectionAuth
+    ) -> tuple[bytes, bool]:
         try:
             verified = await self._run(self.verify, request.token)
         except Exception as exc:
             return _error_reply(request.id, exc), auth.failed()
         auth.bind(request.token, verified)
         reply = msg.AuthenticateReply(
-            subject=verified.subject, group=verified.group, user=verified.user,
-            expires_at=_expires_text(verified.expires_at), actions=verified.actions,
-            resources=verified.resources)
+            subject=verified.subject,
+            group=verified.group,
+            user=verified.user,
+            expires_at=_expires_text(verified.expires_at),
+            actions=verified.actions,
+            resources=verified.resources,
+        )
         return msg.encode_authenticate(request.id, reply), False

@@ -43,7 +43,9 @@ class ReadView:
         schema: Schema | None = self.service.schema(aggregate_type)
         return schema
 
-    def _visible(self, aggregate_type: str, aggregate_id: str, scope: VerifiedToken | None) -> Schema | None:
+    def _visible(
+        self, aggregate_type: str, aggregate_id: str, scope: VerifiedToken | None
+    ) -> Schema | None:
         """The schema (None if none) of a readable aggregate; AggregateNotFoundError when hidden/out of scope."""
         if not may_read(scope, aggregate_type, aggregate_id):
             raise AggregateNotFoundError()
@@ -99,23 +101,33 @@ class ReadView:
                 break
         return json_array(out)
 
-    def get_aggregate(self, aggregate_type: str, aggregate_id: str, scope: VerifiedToken | None) -> bytes | None:
+    def get_aggregate(
+        self, aggregate_type: str, aggregate_id: str, scope: VerifiedToken | None
+    ) -> bytes | None:
         """`aggregateJson`, or None when missing, hidden or out of scope."""
-        try:
-            schema = self._visible(aggregate_type, aggregate_id, scope)
-            state = self.service.get_aggregate(aggregate_type, aggregate_id)
-        except AggregateNotFoundError:
+        if not may_read(scope, aggregate_type, aggregate_id):
+            return None
+        schema, state = self.service.read_aggregate(aggregate_type, aggregate_id)
+        if state is None or (schema is not None and schema.hidden):
             return None
         return self._state_json(state, schema)
 
-    def list_events(self, aggregate_type: str, aggregate_id: str, skip: int, take: int,
-                    scope: VerifiedToken | None) -> bytes:
+    def list_events(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        skip: int,
+        take: int,
+        scope: VerifiedToken | None,
+    ) -> bytes:
         """`eventsJson` (payloads unfiltered); AggregateNotFoundError when missing, hidden or out of scope."""
-        self._visible(aggregate_type, aggregate_id, scope)
-        if take <= 0:
-            self.service.get_aggregate(aggregate_type, aggregate_id)
-            return b"[]"
-        events = self.service.list_events(aggregate_type, aggregate_id, skip=skip, take=take)
+        if not may_read(scope, aggregate_type, aggregate_id):
+            raise AggregateNotFoundError()
+        schema, events = self.service.read_events(
+            aggregate_type, aggregate_id, skip=skip, take=max(take, 0)
+        )
+        if events is None or (schema is not None and schema.hidden):
+            raise AggregateNotFoundError()
         return json_array(orjson.dumps(e.to_dict()) for e in events)
 
     def verify(self, aggregate_type: str, aggregate_id: str, scope: VerifiedToken | None) -> str:

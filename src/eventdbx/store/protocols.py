@@ -6,7 +6,7 @@ implementation is store/session.py; a PostgreSQL one would pass the same suite.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -48,6 +48,10 @@ class EventLog(Protocol):
         """Append one event; returns its seq."""
         ...
 
+    def insert_events(self, records: Sequence[EventRecord]) -> None:
+        """Append events in the given order (a batch of `insert_event`)."""
+        ...
+
 
 class AggregateStore(Protocol):
     """Per-aggregate rows: version, state, Merkle root and frontier, archive fields."""
@@ -64,8 +68,17 @@ class AggregateStore(Protocol):
         """Insert or replace a row."""
         ...
 
+    def save_aggregates(self, rows: Sequence[AggregateRow]) -> None:
+        """Insert or replace several rows (a batch of `save_aggregate`)."""
+        ...
+
     def set_archived(
-        self, aggregate_type: str, aggregate_id: str, *, archived: bool, archived_at: str | None,
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        *,
+        archived: bool,
+        archived_at: str | None,
         comment: str | None,
     ) -> bool:
         """Set or clear the archive fields; False when the aggregate does not exist."""
@@ -123,7 +136,9 @@ class StagingStore(Protocol):
         """Entries in staging order (all or one aggregate's)."""
         ...
 
-    def clear_staged(self, aggregate_type: str | None = None, aggregate_id: str | None = None) -> int:
+    def clear_staged(
+        self, aggregate_type: str | None = None, aggregate_id: str | None = None
+    ) -> int:
         """Delete entries (all or one aggregate's); returns how many."""
         ...
 
@@ -148,7 +163,9 @@ class CounterStore(Protocol):
         ...
 
 
-class StoreSession(EventLog, AggregateStore, SnapshotStore, SchemaStore, StagingStore, CounterStore, Protocol):
+class StoreSession(
+    EventLog, AggregateStore, SnapshotStore, SchemaStore, StagingStore, CounterStore, Protocol
+):
     """Every table as seen by one transaction."""
 
     def savepoint(self) -> AbstractContextManager[None]:
@@ -186,6 +203,12 @@ class Store(Protocol):
 
 
 __all__ = [
-    "AggregateStore", "CounterStore", "EventLog", "SchemaStore", "SnapshotStore", "StagingStore",
-    "Store", "StoreSession",
+    "AggregateStore",
+    "CounterStore",
+    "EventLog",
+    "SchemaStore",
+    "SnapshotStore",
+    "StagingStore",
+    "Store",
+    "StoreSession",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
@@ -62,6 +62,10 @@ class SqliteSession:
         """Append one event."""
         return events.insert_event(self.conn, record, dek=self.dek)
 
+    def insert_events(self, records: Sequence[EventRecord]) -> None:
+        """Append events in order."""
+        events.insert_events(self.conn, records, dek=self.dek)
+
     # -- AggregateStore
     def load_aggregate(self, aggregate_type: str, aggregate_id: str) -> AggregateRow | None:
         """An aggregate row."""
@@ -75,13 +79,26 @@ class SqliteSession:
         """Upsert a row."""
         events.save_aggregate(self.conn, row, dek=self.dek)
 
+    def save_aggregates(self, rows: Sequence[AggregateRow]) -> None:
+        """Upsert rows."""
+        events.save_aggregates(self.conn, rows, dek=self.dek)
+
     def set_archived(
-        self, aggregate_type: str, aggregate_id: str, *, archived: bool, archived_at: str | None,
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        *,
+        archived: bool,
+        archived_at: str | None,
         comment: str | None,
     ) -> bool:
         """Set or clear archive fields."""
         return events.set_archived(
-            self.conn, aggregate_type, aggregate_id, archived=archived, archived_at=archived_at,
+            self.conn,
+            aggregate_type,
+            aggregate_id,
+            archived=archived,
+            archived_at=archived_at,
             comment=comment,
         )
 
@@ -130,7 +147,9 @@ class SqliteSession:
         """Staged entries."""
         return staging.list_staged(self.conn, aggregate_type, aggregate_id, dek=self.dek)
 
-    def clear_staged(self, aggregate_type: str | None = None, aggregate_id: str | None = None) -> int:
+    def clear_staged(
+        self, aggregate_type: str | None = None, aggregate_id: str | None = None
+    ) -> int:
         """Drop staged entries."""
         return staging.clear_staged(self.conn, aggregate_type, aggregate_id)
 
@@ -145,7 +164,9 @@ class SqliteSession:
 
     def events_written(self, jti: str) -> int:
         """A token's written-events count."""
-        row = self.conn.execute("SELECT events_written FROM token_usage WHERE jti = ?", (jti,)).fetchone()
+        row = self.conn.execute(
+            "SELECT events_written FROM token_usage WHERE jti = ?", (jti,)
+        ).fetchone()
         return 0 if row is None else int(row[0])
 
     def add_events_written(self, jti: str, count: int) -> None:
