@@ -10,7 +10,7 @@ from typing import Any
 
 from eventdbx.domain.envelope import PluginEventFields as EventFrameFields
 
-__all__ = ["EventFrameFields", "InitFields", "Reply"]
+__all__ = ["EventFrameFields", "Incoming", "InitFields", "Reply"]
 from eventdbx.errors import SerializationError
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "plugin.capnp"
@@ -82,8 +82,17 @@ def encode_init(fields: InitFields) -> bytes:
     return data
 
 
+# A PluginEnvelope{ack} in canonical single-segment layout (what pycapnp writes, byte for byte): segment
+# table, root pointer, envelope data word (union tag 2 = ack), its pointer to the PluginAck, then the
+# sequence. Acks are the hot path of ack mode, so they are packed and recognised without pycapnp.
+_ACK = struct.Struct("<IIQHxxxxxxQQ")
+_ACK_PREFIX = _ACK.pack(0, 4, (1 << 32) | (1 << 48), 2, 1 << 32, 0)[:32]
+
+
 def encode_reply(reply: Reply) -> bytes:
     """One framed PluginEnvelope{ack} or {error} (what a plugin writes back)."""
+    if reply.message is None:
+        return _ACK.pack(0, 4, (1 << 32) | (1 << 48), 2, 1 << 32, reply.sequence)
     message = _schema().PluginEnvelope.new_message()
     if reply.message is None:
         message.init("ack").sequence = reply.sequence
@@ -97,6 +106,8 @@ def encode_reply(reply: Reply) -> bytes:
 
 def decode_reply(frame: bytes) -> Reply:
     """Read an ack/error envelope; any other variant is a SerializationError."""
+    if len(frame) == _ACK.size and frame.startswith(_ACK_PREFIX):
+        return Reply(sequence=int.from_bytes(frame[32:], "little"))
     try:
         with _schema().PluginEnvelope.from_bytes(frame) as envelope:
             which = envelope.which()
@@ -124,7 +135,57 @@ def decode_envelope(frame: bytes) -> tuple[str, dict[str, Any]]:
     return which, body
 
 
-def frame_length(header: bytes) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    """What a plugin reads from one frame: an init, an event with its sequence, or neither (other variants)."""
+
+    init: InitFields | None = None
+    sequence: int = 0
+    event: EventFrameFields | None = None
+
+
+def decode_incoming(frame: bytes) -> Incoming:
+    """Decode a frame sent to a plugin, reading fields directly (twice as fast as `to_dict`)."""
+    try:
+        with _schema().PluginEnvelope.from_bytes(frame) as envelope:
+            which = envelope.which()
+            if which == "event":
+                e = envelope.event
+                fields = EventFrameFields(
+                    aggregate_type=e.aggregateType,
+                    aggregate_id=e.aggregateId,
+                    event_type=e.eventType,
+                    event_version=e.eventVersion,
+                    event_id=e.eventId,
+                    created_at_epoch_micros=e.createdAtEpochMicros,
+                    payload_json=e.payloadJson,
+                    metadata_json=e.metadataJson,
+                    hash=e.hash,
+                    merkle_root=e.merkleRoot,
+                    state_version=e.stateVersion,
+                    state_archived=e.stateArchived,
+                    state_merkle_root=e.stateMerkleRoot,
+                    state_entries=tuple((entry.key, entry.value) for entry in e.stateEntries),
+                    schema_json=e.schemaJson,
+                    extensions_json=e.extensionsJson,
+                )
+                return Incoming(sequence=e.sequence, event=fields)
+            if which == "init":
+                i = envelope.init
+                return Incoming(
+                    init=InitFields(
+                        plugin_name=i.pluginName,
+                        version=i.version,
+                        target=i.target,
+                        transport=i.transport,
+                    )
+                )
+    except Exception as exc:
+        raise SerializationError(f"invalid plugin envelope: {exc}") from exc
+    return Incoming()
+
+
+def frame_length(header: bytes | bytearray) -> tuple[int, int]:
     """From the first 4 bytes: (bytes of segment table still to read, segment count)."""
     (count_minus_one,) = struct.unpack("<I", header[:4])
     segments = count_minus_one + 1
@@ -134,7 +195,7 @@ def frame_length(header: bytes) -> tuple[int, int]:
     return table, segments
 
 
-def body_length(table: bytes, segments: int) -> int:
+def body_length(table: bytes | bytearray, segments: int) -> int:
     """Total bytes of the segments given the segment-size table."""
     sizes: tuple[int, ...] = struct.unpack(f"<{segments}I", table[: 4 * segments])
     return 8 * sum(sizes)

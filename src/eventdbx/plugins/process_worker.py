@@ -25,6 +25,7 @@ from eventdbx.control.plugin_codec import (
     frame_length,
 )
 from eventdbx.errors import DeliveryError, SerializationError
+from eventdbx.plugins.sinks.coalescing_writer import CoalescingWriter
 
 log = logging.getLogger("eventdbx.plugin")
 MAX_REPLY_BYTES = 1 << 20
@@ -101,7 +102,7 @@ class ProcessWorker:
         self._proc: asyncio.subprocess.Process | None = None
         self._sequence = 0
         self._pending: dict[int, asyncio.Future[None]] = {}
-        self._write_lock = asyncio.Lock()
+        self._out: CoalescingWriter | None = None
         self._running = asyncio.Event()
         self._stop = asyncio.Event()
         self._resume = asyncio.Event()
@@ -231,12 +232,14 @@ class ProcessWorker:
             assert proc.stdin is not None
             proc.stdin.write(init)
             await proc.stdin.drain()
+            self._out = CoalescingWriter(proc.stdin)
             self.status.state = WorkerState.RUNNING
             self._running.set()
         except PIPE_CLOSED:
             pass  # it exited before reading its init: proc.wait() below reports the exit
         status = await proc.wait()
         self._running.clear()
+        self._out = None
         # Whatever the plugin started in its group dies with it: such helpers would be orphans, and they
         # hold the pipes open so the readers would never see EOF.
         _kill_group(proc, signal.SIGKILL)
@@ -314,37 +317,36 @@ class ProcessWorker:
 
     async def deliver(self, job_id: str, frame_for: Callable[[int], bytes]) -> None:
         """Send one event frame (built by `frame_for(sequence)`) and wait for its outcome."""
-        proc = self._proc
-        if proc is None or proc.stdin is None or not self._running.is_set():
+        out = self._out
+        if out is None or not self._running.is_set():
             raise DeliveryError(f"process plugin '{self.spec.name}' is not running", retryable=True)
         # Every delivery is a pending future, so an exit mid-delivery is reported in one place
         # (_fail_pending), which also counts poison jobs.
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         timeout = self.spec.timeout_secs
-        async with self._write_lock:
-            sequence = self._sequence
-            self._sequence += 1
-            self._pending[sequence] = future
-            self._inflight_job = job_id
-            try:
-                proc.stdin.write(frame_for(sequence))
-                await asyncio.wait_for(proc.stdin.drain(), timeout)
-            except TimeoutError as exc:
+        sequence = self._sequence
+        self._sequence += 1
+        self._pending[sequence] = future
+        self._inflight_job = job_id
+        try:
+            async with asyncio.timeout(timeout):
+                await out.write(frame_for(sequence))
+        except TimeoutError as exc:
+            self._pending.pop(sequence, None)
+            raise DeliveryError(
+                f"process plugin '{self.spec.name}' write timed out after {_fmt(timeout)}s",
+                retryable=True,
+            ) from exc
+        except PIPE_CLOSED:
+            timeout += self.timing.stop_eof_wait  # the exit is being observed: wait for its report
+        else:
+            if not self.spec.ack:
                 self._pending.pop(sequence, None)
-                raise DeliveryError(
-                    f"process plugin '{self.spec.name}' write timed out after {_fmt(timeout)}s",
-                    retryable=True,
-                ) from exc
-            except PIPE_CLOSED:
-                timeout += (
-                    self.timing.stop_eof_wait
-                )  # the exit is being observed: wait for its report
-            else:
-                if not self.spec.ack:
-                    self._pending.pop(sequence, None)
+                if not future.done():
                     future.set_result(None)
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                await future
         except TimeoutError as exc:
             self._pending.pop(sequence, None)
             raise DeliveryError(

@@ -7,23 +7,26 @@ import inspect
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO, TypeVar
 
 from eventdbx.control.plugin_codec import (
     Reply,
     body_length,
-    decode_envelope,
+    decode_incoming,
     encode_reply,
     frame_length,
 )
-from eventdbx.sdk.plugin_events import Event, Init, event_from_fields, init_from_fields
+from eventdbx.sdk.plugin_events import Event, Init, event_from_frame, init_from_frame
 
 __all__ = ["Event", "Init", "Plugin", "Reject", "Retry"]
 
 InitHandler = Callable[[Init], object]
 EventHandler = Callable[[Event], object]
 H = TypeVar("H", bound=Callable[..., object])
+READ_CHUNK = 1 << 16
+ACK_FLUSH_SECS = 0.01
 
 
 class Retry(Exception):
@@ -96,8 +99,9 @@ class Plugin:
     def run(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         """Process frames until EOF on stdin."""
         if not logging.getLogger().handlers:
-            logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                                format="%(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(
+                stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+            )
         source = stdin if stdin is not None else sys.stdin.buffer
         sink = stdout if stdout is not None else sys.stdout.buffer
         if stdout is None:
@@ -109,17 +113,56 @@ class Plugin:
                 self._runner.close()
 
     def _loop(self, source: BinaryIO, sink: BinaryIO) -> None:
-        while (frame := read_frame(source)) is not None:
-            which, body = decode_envelope(frame)
-            if which == "init":
-                init = init_from_fields(body)
-                for handler in self._init_handlers:
-                    self._call(handler, init)
-            elif which == "event":
-                reply = self._handle_event(event_from_fields(body))
-                if self.ack:
-                    sink.write(encode_reply(reply))
-                    sink.flush()
+        # Read whatever has arrived, handle every complete frame in it, then write their acks together:
+        # one read and one write per burst instead of per event. Acks still go out at least every
+        # ACK_FLUSH_SECS so a slow handler does not hold back the acks of events already handled.
+        read = getattr(source, "read1", source.read)
+        buffer = bytearray()
+        while chunk := read(READ_CHUNK):
+            buffer += chunk
+            replies: list[bytes] = []
+            started = time.monotonic()
+            offset = 0
+            while (size := _frame_size(buffer, offset)) is not None:
+                reply = self._handle(bytes(buffer[offset : offset + size]))
+                offset += size
+                if reply is not None and self.ack:
+                    replies.append(encode_reply(reply))
+                    if time.monotonic() - started > ACK_FLUSH_SECS:
+                        _write(sink, replies)
+                        replies, started = [], time.monotonic()
+            del buffer[:offset]
+            _write(sink, replies)
+        if buffer:
+            raise EOFError("truncated frame at end of input")
+
+    def _handle(self, frame: bytes) -> Reply | None:
+        incoming = decode_incoming(frame)
+        if incoming.init is not None:
+            init = init_from_frame(incoming.init)
+            for handler in self._init_handlers:
+                self._call(handler, init)
+        elif incoming.event is not None:
+            return self._handle_event(event_from_frame(incoming.sequence, incoming.event))
+        return None
+
+
+def _frame_size(buffer: bytearray, offset: int) -> int | None:
+    """Size of the complete frame at `offset`, or None if it has not fully arrived."""
+    if len(buffer) - offset < 8:
+        return None
+    table_len, segments = frame_length(buffer[offset : offset + 4])
+    head = 4 + table_len
+    if len(buffer) - offset < head:
+        return None
+    size = head + body_length(buffer[offset + 4 : offset + head], segments)
+    return size if len(buffer) - offset >= size else None
+
+
+def _write(sink: BinaryIO, replies: list[bytes]) -> None:
+    if replies:
+        sink.write(b"".join(replies))
+        sink.flush()
 
 
 async def _as_coroutine(awaitable: Awaitable[object]) -> object:

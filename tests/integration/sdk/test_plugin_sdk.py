@@ -146,3 +146,71 @@ def test_event_view_fields() -> None:
     assert event.payload == {"status": "paid"}
     assert event.state is not None and event.state.entries == {"status": "paid", "total": "15"}
     assert event.schema is None and event.extensions is None
+
+
+def test_decode_incoming_matches_the_dict_decoder() -> None:
+    from eventdbx.control.plugin_codec import decode_envelope, decode_incoming
+    from eventdbx.sdk.plugin_events import event_from_fields, event_from_frame
+
+    for fields in (_event(2, "paid"), _event(3, "x", with_state=False)):
+        frame = encode_event(fields, 9)
+        incoming = decode_incoming(frame)
+        assert incoming.event == fields and incoming.sequence == 9 and incoming.init is None
+        assert event_from_frame(9, fields) == event_from_fields(decode_envelope(frame)[1])
+    init = InitFields(plugin_name="p", version="1.0", target="linux-x86_64", transport="stdio")
+    assert decode_incoming(encode_init(init)).init == init
+
+
+def test_ack_fast_path_is_byte_identical_to_pycapnp() -> None:
+    from eventdbx.control.plugin_codec import Reply, _schema, decode_reply, encode_reply
+
+    for sequence in (0, 1, 255, 2**40 + 3, 2**64 - 1):
+        message = _schema().PluginEnvelope.new_message()
+        message.init("ack").sequence = sequence
+        reference = message.to_bytes()
+        assert encode_reply(Reply(sequence=sequence)) == reference
+        assert decode_reply(reference) == Reply(sequence=sequence)
+    error = encode_reply(Reply(sequence=4, message="boom"))
+    assert decode_reply(error) == Reply(sequence=4, message="boom")
+
+
+class _Trickle(io.RawIOBase):
+    """A stdin that returns at most `step` bytes per read, so frames arrive split at every boundary."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step, self.pos = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: object) -> int:
+        chunk = self.data[self.pos : self.pos + self.step]
+        self.pos += len(chunk)
+        view = memoryview(buffer)  # type: ignore[arg-type]
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_frames_split_across_reads_are_all_handled_and_acked_in_order() -> None:
+    frames = encode_init(InitFields(plugin_name="t", version="1", target="x"))
+    frames += b"".join(encode_event(_event(n, "s", agg=f"o-{n}"), n) for n in range(1, 41))
+    for step in (1, 7, 100, 1 << 16):
+        plugin = Plugin(name="t")
+        plugin.ack = True
+        inits: list[str] = []
+        seen: list[int] = []
+        plugin.on_init(lambda init, inits=inits: inits.append(init.plugin_name))
+        plugin.on_event(lambda event, seen=seen: seen.append(event.sequence))
+        out = io.BytesIO()
+        plugin.run(stdin=_Trickle(frames, step), stdout=out)  # type: ignore[arg-type]
+        assert inits == ["t"] and seen == list(range(1, 41))
+        assert _replies(out.getvalue()) == [(n, None) for n in range(1, 41)]
+
+
+def test_truncated_input_is_an_error() -> None:
+    import pytest
+
+    frame = encode_event(_event(1, "s"), 0)
+    plugin = Plugin(name="t")
+    with pytest.raises(EOFError):
+        plugin.run(stdin=io.BytesIO(frame + frame[:10]), stdout=io.BytesIO())

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from eventdbx.control.plugin_codec import body_length, decode_reply, frame_length
 from eventdbx.errors import DeliveryError, SerializationError
+from eventdbx.plugins.sinks.coalescing_writer import WRITE_ERRORS, CoalescingWriter
 
 MAX_REPLY_BYTES = 1 << 20
 IDLE_CLOSE_SECS = 300.0
@@ -32,6 +33,7 @@ class CapnpConnection:
         self._sequence = 0
         self._lock = asyncio.Lock()
         self._last_used = 0.0
+        self._out: CoalescingWriter | None = None
 
     def _error(self, text: str, *, endpoint: bool = True, retryable: bool = True) -> DeliveryError:
         return DeliveryError(
@@ -51,36 +53,48 @@ class CapnpConnection:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader, self._writer, self._sequence = reader, writer, 0
+        self._out = CoalescingWriter(writer)
         self._reply_task = asyncio.create_task(self._read_replies(reader))
 
     async def send(self, frame_for: Callable[[int], bytes]) -> None:
-        """Write one frame (built for its sequence) and, in ack mode, wait for its reply."""
+        """Write one frame (built for its sequence) and, in ack mode, wait for its reply.
+
+        Frames sent in the same event-loop turn go out in one write: on loopback a write per frame costs
+        a syscall and a receiver wake-up each, which dominated delivery.
+        """
         loop = asyncio.get_running_loop()
-        async with self._lock:
-            if self._writer is not None and loop.time() - self._last_used > IDLE_CLOSE_SECS:
-                await self.close()
-            if self._writer is None:
-                await self._connect()
-            writer = self._writer
-            assert writer is not None
-            sequence = self._sequence
-            self._sequence += 1
-            future: asyncio.Future[None] = loop.create_future()
-            if self.ack:
-                self._pending[sequence] = future
-            try:
-                writer.write(frame_for(sequence))
-                await asyncio.wait_for(writer.drain(), self.timeout)
-            except (OSError, TimeoutError) as exc:
-                await self._reset(None)
-                cause = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-                raise self._error(f"write failed: {cause}") from exc
-            self._last_used = loop.time()
-        if not self.ack:
+        if self._writer is None or loop.time() - self._last_used > IDLE_CLOSE_SECS:
+            async with self._lock:
+                if self._writer is not None and loop.time() - self._last_used > IDLE_CLOSE_SECS:
+                    await self.close()
+                if self._writer is None:
+                    await self._connect()
+        self._last_used = loop.time()
+        out = self._out
+        if out is None:  # reset while this send waited for the connect of another
+            raise self._error("connection reset")
+        sequence = self._sequence
+        self._sequence += 1
+        replied: asyncio.Future[None] | None = None
+        if self.ack:
+            replied = loop.create_future()
+            self._pending[sequence] = replied
+        written = out.write(frame_for(sequence))
+        try:
+            async with asyncio.timeout(self.timeout):
+                await written
+        except (TimeoutError, *WRITE_ERRORS) as exc:
+            self._pending.pop(sequence, None)
+            await self._reset(None)
+            cause = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            raise self._error(f"write failed: {cause}") from exc
+        if replied is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await replied
         except TimeoutError as exc:
+            self._pending.pop(sequence, None)
             await self._reset(self._error("connection reset"))
             raise self._error(f"ack timed out after {_fmt(self.timeout)}s") from exc
 
@@ -119,6 +133,7 @@ class CapnpConnection:
     async def _reset(self, error: DeliveryError | None, *, from_reader: bool = False) -> None:
         writer, task = self._writer, self._reply_task
         self._reader = self._writer = self._reply_task = None
+        self._out = None
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
