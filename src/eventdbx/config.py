@@ -11,14 +11,12 @@ from eventdbx.config_text import read_subset
 from eventdbx.domain.restrict import RestrictMode, parse_restrict
 from eventdbx.errors import ConfigError
 
+# frozen_record: dataclass fields without generated code at import (every dbx command loads these classes);
+# the type checker sees the dataclass it behaves as.
 if TYPE_CHECKING:
-    from dataclasses import (
-        dataclass as frozen_record,
-    )  # what frozen_record behaves as, for the type checker
+    from dataclasses import dataclass as frozen_record
 else:
-    from eventdbx.frozen import (
-        frozen_record,
-    )  # no code generation at import: every dbx command loads these
+    from eventdbx.frozen import frozen_record
 
 MAX_WORKER_ID = 1023
 DEFAULT_TRUSTED_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "::ffff:127.0.0.0/104")
