@@ -154,3 +154,19 @@ async def test_without_ack_success_is_a_flushed_write(
     events = await rec.wait_events(5)
     await conn.close()
     assert [e["sequence"] for e in events] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("ack", [True, False])
+async def test_concurrent_sends_share_writes_but_keep_their_order(
+    start_receiver: Callable[[str], Receiver], ack: bool
+) -> None:
+    rec = start_receiver("ack" if ack else "none")
+    conn = CapnpConnection("127.0.0.1", rec.port, ack=ack, timeout=5)
+    await conn.send(_frame(0))  # connect first: the rest are queued in one loop turn
+    results = await asyncio.gather(*(conn.send(_frame(n)) for n in range(1, 64)))
+    assert results == [None] * 63
+    events = await rec.wait_events(64)
+    await conn.close()
+    assert [e["sequence"] for e in events] == list(range(64))
+    assert [e["aggregateId"] for e in events] == [f"o-{n}" for n in range(64)]
+    assert {e["connection"] for e in events} == {1}

@@ -80,23 +80,25 @@ class CapnpConnection:
             replied = loop.create_future()
             self._pending[sequence] = replied
         written = out.write(frame_for(sequence))
+        acking = False
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout):  # one deadline for the write and its ack
                 await written
-        except (TimeoutError, *WRITE_ERRORS) as exc:
-            self._pending.pop(sequence, None)
-            await self._reset(None)
-            cause = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-            raise self._error(f"write failed: {cause}") from exc
-        if replied is None:
-            return
-        try:
-            async with asyncio.timeout(self.timeout):
+                if replied is None:
+                    return
+                acking = True
                 await replied
         except TimeoutError as exc:
             self._pending.pop(sequence, None)
-            await self._reset(self._error("connection reset"))
-            raise self._error(f"ack timed out after {_fmt(self.timeout)}s") from exc
+            if acking:
+                await self._reset(self._error("connection reset"))
+                raise self._error(f"ack timed out after {_fmt(self.timeout)}s") from exc
+            await self._reset(None)
+            raise self._error("write failed: timed out") from exc
+        except WRITE_ERRORS as exc:
+            self._pending.pop(sequence, None)
+            await self._reset(None)
+            raise self._error(f"write failed: {exc}") from exc
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
