@@ -328,29 +328,27 @@ class ProcessWorker:
         self._sequence += 1
         self._pending[sequence] = future
         self._inflight_job = job_id
+        acking = False  # one deadline covers the write and the ack
         try:
-            async with asyncio.timeout(timeout):
-                await out.write(frame_for(sequence))
-        except TimeoutError as exc:
-            self._pending.pop(sequence, None)
-            raise DeliveryError(
-                f"process plugin '{self.spec.name}' write timed out after {_fmt(timeout)}s",
-                retryable=True,
-            ) from exc
-        except PIPE_CLOSED:
-            timeout += self.timing.stop_eof_wait  # the exit is being observed: wait for its report
-        else:
-            if not self.spec.ack:
-                self._pending.pop(sequence, None)
-                if not future.done():
-                    future.set_result(None)
-        try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as deadline:
+                try:
+                    await out.write(frame_for(sequence))
+                except PIPE_CLOSED:  # the exit is being observed: wait for its report
+                    deadline.reschedule(
+                        asyncio.get_running_loop().time() + self.timing.stop_eof_wait
+                    )
+                else:
+                    if not self.spec.ack:
+                        self._pending.pop(sequence, None)
+                        if not future.done():
+                            future.set_result(None)
+                acking = True
                 await future
         except TimeoutError as exc:
             self._pending.pop(sequence, None)
+            what = "ack" if acking else "write"
             raise DeliveryError(
-                f"process plugin '{self.spec.name}' ack timed out after {_fmt(self.spec.timeout_secs)}s",
+                f"process plugin '{self.spec.name}' {what} timed out after {_fmt(timeout)}s",
                 retryable=True,
             ) from exc
         self._done(job_id)
