@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import click
@@ -100,3 +101,17 @@ def test_click_rejects_what_the_fast_path_refuses() -> None:
     ):
         with pytest.raises(click.UsageError):
             apply.make_context("apply", list(argv))
+
+
+def test_main_turns_gc_off_for_start_up_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventdbx.cli import root
+    from eventdbx.cli.main import main
+
+    seen: list[bool] = []
+    probe = click.Command("probe", callback=lambda: seen.append(gc.isenabled()))
+    monkeypatch.setattr(root.LazyGroup, "get_command", lambda self, ctx, name: probe)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["probe"])
+    assert exit_info.value.code == 0
+    assert seen == [True]  # commands (the daemon among them) run with the cyclic GC on
+    assert gc.isenabled()

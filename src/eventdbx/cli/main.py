@@ -5,6 +5,7 @@ Nothing heavy is imported at module level: `dbx aggregate apply` start-up is a p
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -98,12 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: never shows a traceback, whatever goes wrong."""
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
+    # Start-up imports allocate many long-lived objects: cyclic GC passes over them are wasted time (~5% of
+    # `aggregate apply`). The click root group turns it back on before a command runs (the daemon, too).
+    gc.disable()
     try:
         code = _dispatch(args)
     except SystemExit:
         raise
     except BaseException as exc:  # the one place that turns every failure into `Error: …`
         code = _exit_code(exc, args, verbose)
+    finally:
+        gc.enable()
     sys.exit(code)
 
 

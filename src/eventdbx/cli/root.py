@@ -5,6 +5,7 @@ Imported only when a command line needs click (main() runs plain `aggregate appl
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -113,6 +114,7 @@ def _not_built(name: str) -> click.Command:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """EventDBX server CLI"""
+    gc.enable()  # main() disables it for start-up imports only
     ctx.obj = CliContext(config_arg=config_path, verbose=verbose)
 
 
