@@ -203,13 +203,14 @@ class Daemon:
 
 @dataclass
 class Load:
-    """Appends from several socket clients that reconnect across daemon restarts."""
+    """Appends from several socket clients that reconnect across daemon restarts, and from `dbx` itself."""
 
     port: int
     token_path: Path
     acked: list[str] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)  # anything but a connection failure
+    cli_acked: list[str] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def client(self, number: int) -> None:
@@ -238,6 +239,37 @@ class Load:
                 if not isinstance(exc, (IoError, OSError, TimeoutError)):
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.02)
+
+    async def cli(self, dbx_path: str, env: dict[str, str], cwd: Path) -> None:
+        """`dbx aggregate apply` in a loop: direct writes whose own enqueue pass races the daemon's enqueuer."""
+        n = 0
+        while not self.stop.is_set():
+            kind = "order_created" if n == 0 else "order_updated"
+            proc = await asyncio.create_subprocess_exec(
+                dbx_path,
+                "aggregate",
+                "apply",
+                "order",
+                "cli",
+                kind,
+                "--field",
+                f"n={n}",
+                env=env,
+                cwd=cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await proc.communicate()
+            if proc.returncode == 0:
+                self.cli_acked.append(str(json.loads(out)["metadata"]["event_id"]))
+                n += 1
+            else:
+                self.failures["cli exit"] += 1
+            if (
+                err.strip()
+            ):  # the CLI's enqueue pass warns instead of failing; any warning is a finding
+                self.errors.append(f"dbx aggregate apply: {err.decode().strip()[-300:]}")
 
 
 # --- the stores, read directly --------------------------------------------------------------------

@@ -53,6 +53,9 @@ async def _until(predicate: object, timeout: float, what: str) -> None:
 async def _crash_under_load(daemon: Daemon, load: Load, rng: random.Random) -> list[float]:
     """KILLS SIGKILLs at random moments while the clients append; then run until EVENTS were acknowledged."""
     clients = [asyncio.create_task(load.client(n)) for n in range(CLIENTS)]
+    clients.append(
+        asyncio.create_task(load.cli(daemon.dbx_path, daemon.env, daemon.data_dir.parent))
+    )
     startups: list[float] = []
     try:
         for _ in range(KILLS):
@@ -151,7 +154,7 @@ def test_sigkill_under_load_keeps_one_job_per_event_and_delivers_every_event(dbx
     events = stored_event_ids(dbx.data_dir)
     acked = Counter(load.acked)
     print(
-        f"crash test: {len(startups) - 1} kills, {len(events)} events ({len(acked)} acknowledged), load "
+        f"crash test: {len(startups) - 1} kills, {len(events)} events ({len(acked)} acknowledged, {len(load.cli_acked)} via dbx), load "
         f"{loaded - began:.1f}s, drain {drained - loaded:.1f}s, startups median "
         f"{sorted(startups)[len(startups) // 2]:.2f}s, client reconnects {dict(load.failures)}, deliveries "
         f"http {seen['http']['deliveries']} tcp {seen['tcp']['deliveries']}"
@@ -159,6 +162,7 @@ def test_sigkill_under_load_keeps_one_job_per_event_and_delivers_every_event(dbx
     assert not load.errors, load.errors[:5]
     assert len(startups) - 1 >= KILLS and len(acked) >= EVENTS
     assert set(acked) <= set(events), "an acknowledged append was lost"
+    assert len(load.cli_acked) >= 5 and set(load.cli_acked) <= set(events)
     assert len(set(events)) == len(events)
     jobs = live_jobs(dbx.data_dir)
     expected = Counter(events)
