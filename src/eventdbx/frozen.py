@@ -1,11 +1,12 @@
-"""Frozen keyword-only dataclasses defined without generated code, for classes on the `dbx` start-up path.
+"""Frozen keyword-only dataclasses that cost little to define, for classes on the `dbx` start-up path.
 
 `dataclasses.dataclass` compiles source text for `__init__`, `__repr__`, `__eq__`, `__hash__`, `__setattr__` and
 `__delattr__` of every class when its module is imported: ~0.6 ms per class on CPython 3.11, a real share of a
-60 ms CLI budget. `frozen_record` lets dataclasses collect the fields only and attaches shared generic methods
-with the same behaviour, so instances remain dataclass instances (`fields()`, `replace()`, `asdict()` work).
-The generic methods are slower per call: use it for classes built a few times per process (settings), never
-for per-event records. Type checkers see `dataclasses.dataclass` (see config.py).
+60 ms CLI budget when a dozen classes load. `frozen_record` lets dataclasses collect the fields only, compiles
+a specialised `__init__` (the one hot method) on the class's first instantiation, and attaches shared generic
+`__repr__`/`__eq__`/`__hash__`/frozen `__setattr__`/`__delattr__` with the same behaviour. Instances remain
+dataclass instances (`fields()`, `replace()`, `asdict()` work) and construct as fast as generated ones; equality
+and hashing are slower per call. Type checkers see `dataclasses.dataclass` (see config.py).
 """
 
 from __future__ import annotations
@@ -23,50 +24,52 @@ def _spec(cls: type) -> tuple[dataclasses.Field[Any], ...]:
     return fields
 
 
-def _init(self: Any, *args: Any, **kwargs: Any) -> None:
-    cls = type(self)
-    if args:
-        raise TypeError(
-            f"{cls.__qualname__}.__init__() takes 1 positional argument but {len(args) + 1} were given"
-        )
-    missing: list[str] = []
-    taken = 0
-    for f in _spec(cls):
-        if f.init and f.name in kwargs:
-            value = kwargs[f.name]
-            taken += 1
-        elif f.default is not _MISSING:
-            value = f.default
-        elif f.default_factory is not _MISSING:
-            value = f.default_factory()  # type: ignore[operator]
-        else:
-            missing.append(f.name)
+class _NoValue:
+    """Default of a factory field's parameter: "not given, call the factory"."""
+
+
+_NO_VALUE = _NoValue()
+
+
+def _init_source(
+    fields: tuple[dataclasses.Field[Any], ...], post_init: bool
+) -> tuple[str, dict[str, Any]]:
+    """Source of the `__init__` dataclasses would generate for these kw-only fields, and its globals."""
+    namespace: dict[str, Any] = {"_set": object.__setattr__, "_NO_VALUE": _NO_VALUE}
+    params: list[str] = []
+    body: list[str] = []
+    for n, f in enumerate(fields):
+        default, factory = f"_default_{n}", f"_factory_{n}"
+        namespace[default], namespace[factory] = f.default, f.default_factory
+        if not f.init:
+            if f.default is not _MISSING:
+                body.append(f"    _set(self, {f.name!r}, {default})")
+            elif f.default_factory is not _MISSING:
+                body.append(f"    _set(self, {f.name!r}, {factory}())")
             continue
-        object.__setattr__(self, f.name, value)
-    if taken != len(kwargs):
-        names = {f.name for f in _spec(cls) if f.init}
-        unknown = next(k for k in kwargs if k not in names)
-        raise TypeError(
-            f"{cls.__qualname__}.__init__() got an unexpected keyword argument '{unknown}'"
-        )
-    if missing:
-        raise TypeError(f"{cls.__qualname__}.__init__() {_missing_text(missing)}")
-    post_init = getattr(self, "__post_init__", None)
-    if post_init is not None:
-        post_init()
+        if f.default is not _MISSING:
+            params.append(f"{f.name}={default}")
+        elif f.default_factory is not _MISSING:
+            params.append(f"{f.name}=_NO_VALUE")
+            body.append(f"    {f.name} = {factory}() if {f.name} is _NO_VALUE else {f.name}")
+        else:
+            params.append(f.name)
+        body.append(f"    _set(self, {f.name!r}, {f.name})")
+    if post_init:
+        body.append("    self.__post_init__()")
+    signature = f"self, *, {', '.join(params)}" if params else "self"
+    return f"def __init__({signature}):\n" + "\n".join(body or ["    pass"]) + "\n", namespace
 
 
-def _missing_text(names: list[str]) -> str:
-    """CPython's wording for missing keyword-only arguments."""
-    quoted = [repr(name) for name in names]
-    if len(quoted) == 1:
-        return f"missing 1 required keyword-only argument: {quoted[0]}"
-    listed = (
-        f"{quoted[0]} and {quoted[1]}"
-        if len(quoted) == 2
-        else ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
-    )
-    return f"missing {len(quoted)} required keyword-only arguments: {listed}"
+def _compile_init(cls: type) -> Callable[..., None]:
+    """Build and install the class's specialised `__init__` (first instantiation only)."""
+    source, namespace = _init_source(_spec(cls), hasattr(cls, "__post_init__"))
+    exec(source, namespace)  # what dataclasses does at import; here once, on first use
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    type.__setattr__(cls, "__init__", init)
+    return init
 
 
 def _repr(self: Any) -> str:
@@ -118,8 +121,12 @@ def frozen_record(
             init=False, repr=False, eq=False, slots=True, kw_only=True
         )(cls)
         built.__record_fields__ = dataclasses.fields(built)
+
+        def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            _compile_init(built)(self, *args, **kwargs)
+
         methods = {
-            "__init__": _init,
+            "__init__": first_init,
             "__repr__": _repr,
             "__eq__": _eq,
             "__hash__": _hash,

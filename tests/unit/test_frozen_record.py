@@ -102,3 +102,25 @@ def test_dataclass_tools_and_copies() -> None:
 def test_only_the_frozen_kw_only_slots_shape() -> None:
     with pytest.raises(TypeError):
         frozen_record(frozen=False)
+
+
+@frozen_record(frozen=True, slots=True, kw_only=True)
+class Derived:
+    """A post-init hook and a field outside __init__."""
+
+    base: int
+    doubled: int = dataclasses.field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "doubled", self.base * 2)
+
+
+def test_init_is_compiled_once_with_post_init_and_non_init_fields() -> None:
+    assert Derived(base=2).doubled == 4
+    init = Derived.__init__
+    assert init.__qualname__ == "Derived.__init__"
+    assert Derived(base=5).doubled == 10 and Derived.__init__ is init
+    with pytest.raises(TypeError, match="unexpected keyword argument 'doubled'"):
+        Derived(base=1, doubled=3)  # type: ignore[call-arg]
+    first, second = Light(name="a"), Light(name="a")
+    assert first.extra == [] and first.extra is not second.extra
