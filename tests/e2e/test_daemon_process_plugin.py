@@ -311,3 +311,23 @@ def test_emit_events_false_keeps_the_worker_without_jobs(
     assert entry is not None and entry.state != "Z"
     assert "has event delivery disabled" in dbx.fail("plugin", "test", "surface").err
     watch.assert_no_zombies()
+
+
+def test_daemon_stop_kills_a_plugin_that_ignores_eof_and_sigterm(
+    daemon: tuple[DbxEnv, int, ProcessWatch], tmp_path: Path
+) -> None:
+    dbx, _, watch = daemon
+    script = tmp_path / "stubborn"
+    script.write_bytes(b'#!/bin/sh\ntrap "" TERM\nwhile true; do sleep 1; done\n')
+    dbx.ok("plugin", "install", "stubborn", "0.1.0", "--source", str(script))
+    dbx.ok("plugin", "config", "process", "stubborn")
+    dbx.ok("start")
+    until(lambda: running_pid(dbx, "stubborn"), what="worker running")
+    pid = running_pid(dbx, "stubborn")
+    assert pid is not None
+    watch.track(pid)
+    until(lambda: len(_group_members(pid)) == 2, what="the plugin's sleep child")
+    # `dbx stop` SIGKILLs the daemon after 5 s; the worker must be gone before that, helpers included.
+    assert dbx.ok("stop").out.startswith("EventDBX server stopped (pid ")
+    watch.assert_clean(timeout=5)
+    assert "ERROR" not in daemon_log(dbx)

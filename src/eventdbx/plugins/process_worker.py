@@ -54,6 +54,10 @@ class WorkerTiming:
     crash_loop_exits: int = 5
     stop_eof_wait: float = 5.0
     stop_term_wait: float = 5.0
+    # Daemon shutdown must end within `dbx stop`'s 5 s before it SIGKILLs the daemon (cli.md), or
+    # the plugins would be orphaned: the same sequence, shorter waits.
+    shutdown_eof_wait: float = 1.5
+    shutdown_term_wait: float = 1.5
     poison_exits: int = 3
 
 
@@ -359,18 +363,19 @@ class ProcessWorker:
         if self._poison[0] == job_id:
             self._poison = (None, 0)
 
-    async def stop(self) -> None:
-        """Stop for good: stdin EOF, wait, SIGTERM the group, wait, SIGKILL the group."""
+    async def stop(self, *, shutdown: bool = False) -> None:
+        """Stop for good: stdin EOF, wait, SIGTERM the group, wait, SIGKILL the group (shorter waits on shutdown)."""
         self._stop.set()
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
         if proc.stdin is not None:
-            with contextlib.suppress(ConnectionError, OSError):
+            with contextlib.suppress(*PIPE_CLOSED):
                 proc.stdin.close()
+        timing = self.timing
         for sig, wait in (
-            (None, self.timing.stop_eof_wait),
-            (signal.SIGTERM, self.timing.stop_term_wait),
+            (None, timing.shutdown_eof_wait if shutdown else timing.stop_eof_wait),
+            (signal.SIGTERM, timing.shutdown_term_wait if shutdown else timing.stop_term_wait),
             (signal.SIGKILL, 5.0),
         ):
             if sig is not None:

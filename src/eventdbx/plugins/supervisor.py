@@ -124,17 +124,17 @@ class WorkerSupervisor:
         if desired == DESIRED_START:
             await asyncio.to_thread(self.queue.set_worker_desired, name, DESIRED_RUNNING)
 
-    async def _stop(self, name: str) -> None:
+    async def _stop(self, name: str, *, shutdown: bool = False) -> None:
         managed = self._managed.pop(name, None)
         if managed is None:
             return
-        await managed.worker.stop()
+        await managed.worker.stop(shutdown=shutdown)
         await asyncio.gather(managed.task, return_exceptions=True)
         await asyncio.to_thread(self._report, name, "stopped", None, {})
 
     async def aclose(self) -> None:
         """Stop every worker (daemon shutdown)."""
-        await asyncio.gather(*(self._stop(name) for name in list(self._managed)))
+        await asyncio.gather(*(self._stop(name, shutdown=True) for name in list(self._managed)))
 
     def _report_all(self, names: Sequence[str]) -> None:
         for name in names:
