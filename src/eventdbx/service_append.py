@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from eventdbx.clock import Clock, next_snowflake, now_ms
@@ -25,6 +25,11 @@ from eventdbx.domain.state import payload_map, stored_payload_map
 from eventdbx.domain.validation import check_first_event, check_payload_size
 from eventdbx.errors import AggregateArchivedError, VersionConflictError
 from eventdbx.service_requests import AppendOutcome, PreparedAppend
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # dataclass fields without import-time code generation (dbx start-up)
+    from eventdbx.frozen import frozen_record as dataclass
 
 if TYPE_CHECKING:
     from eventdbx.auth.records import TokenRecord

@@ -7,7 +7,6 @@ token verified, in the order of the request's surface. Nothing here touches the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from eventdbx.domain.json_value import JSONValue
@@ -20,6 +19,11 @@ from eventdbx.domain.validation import (
     check_type_name,
 )
 from eventdbx.errors import CommandError, InvalidSchemaError, InvalidTokenError, JsonSyntaxError
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # dataclass fields without import-time code generation (dbx start-up)
+    from eventdbx.frozen import frozen_record as dataclass
 
 if TYPE_CHECKING:
     from eventdbx.auth.records import TokenRecord, VerifiedToken

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from eventdbx.domain.records import IssuedBy
 from eventdbx.store.meta import open_value, seal_value
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # dataclass fields without import-time code generation (dbx start-up)
+    from eventdbx.frozen import frozen_record as dataclass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
