@@ -104,17 +104,25 @@ def test_read_model_survives_sigkill_mid_stream(
     )
     dbx.ok("start")
     until(lambda: running_pid(dbx, "orders"), what="worker running")
-    first = running_pid(dbx, "orders")
-    assert first is not None
+    initial = running_pid(dbx, "orders")
+    assert initial is not None
     pid_file = dbx.data_dir / "plugins" / "run" / "orders.pid"
-    assert pid_file.read_text() == f"{first}\n"
-    watch.track(first)
-    until(lambda: len(_group_members(first)) == 2, what="helper started")
-    [helper] = [p for p in _group_members(first) if p != first]
-
+    assert pid_file.read_text() == f"{initial}\n"
+    watch.track(initial)
+    until(lambda: len(_group_members(initial)) == 2, what="helper started")
+    # Stopped while the events are appended, so a backlog flows at full speed (frames in flight) once
+    # started again; the stop also takes the helper down with the group.
+    dbx.ok("plugin", "stop", "orders")
+    assert not _group_members(initial)
     token = (dbx.data_dir / "cli.token").read_text().strip()
     asyncio.run(_append_orders(port, token))
     total = AGGREGATES * VERSIONS
+    until(lambda: len(plugin_jobs(dbx, "orders", "pending")) == total, what="backlog queued")
+    started = dbx.ok("plugin", "start", "orders").out
+    first = int(started.removeprefix("Process plugin 'orders' worker started (pid ").rstrip(")\n"))
+    watch.track(first)
+    until(lambda: len(_group_members(first)) == 2, what="helper started")
+    [helper] = [p for p in _group_members(first) if p != first]
     until(lambda: sum(n for _, _, n in _read_model(db)) >= 100, what="some events applied")
     os.kill(first, signal.SIGKILL)
     applied_at_kill = sum(n for _, _, n in _read_model(db))
