@@ -44,12 +44,19 @@ class CoalescingWriter:
     def _flush(self) -> None:
         frames, waiters = self._frames, self._waiters
         self._frames, self._waiters = [], []
+        transport = self._writer.transport
         try:
+            # A transport that lost its connection drops writes silently (asyncio only logs), so a
+            # closing transport is a failed write, as StreamWriter.drain() would report it.
+            if transport.is_closing():
+                raise ConnectionResetError("Connection lost")
             self._writer.write(b"".join(frames))
+            if transport.is_closing():
+                raise ConnectionResetError("Connection lost")
         except WRITE_ERRORS as exc:
             _settle(waiters, exc)
             return
-        if self._writer.transport.get_write_buffer_size() == 0:
+        if transport.get_write_buffer_size() == 0:
             _settle(waiters, None)
             return
         drain = asyncio.ensure_future(self._drain(waiters))
