@@ -5,7 +5,8 @@
    append commit -> request arrival at the receiver, p50/p99 (target p99 < 50 ms).
 
 The receiver runs in a separate process so it does not share the dispatcher's core.
-Run: .venv/bin/python bench/delivery_http.py [--jobs 20000] [--concurrency 8] [--latency-events 2000]
+Run: .venv/bin/python bench/delivery_http.py [--jobs 20000] [--concurrency 1 8 32] [--runs 3] [--profile]
+     [--latency-events 2000]
      [--latency-rate 500] [--blocked 100000]
 """
 
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
+import pstats
+import resource
 import statistics
 import tempfile
 import time
@@ -27,6 +31,7 @@ import orjson
 from eventdbx.config import Settings, load_settings
 from eventdbx.plugins.dispatcher import Dispatcher
 from eventdbx.plugins.registry import HttpConfig, PluginDefinition
+from eventdbx.plugins.sinks.recording import RecordingSink
 from eventdbx.store.plugin_queue import PluginQueue
 from eventdbx.store.plugin_queue_model import NewJob
 
@@ -46,6 +51,10 @@ def _serve(conn: Connection) -> None:
     async def stats(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(arrivals), content_type="application/json")
 
+    async def cpu(request: web.Request) -> web.Response:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return web.Response(text=str(usage.ru_utime + usage.ru_stime))
+
     async def reset(request: web.Request) -> web.Response:
         arrivals.clear()
         return web.Response(status=204)
@@ -55,6 +64,7 @@ def _serve(conn: Connection) -> None:
         app.router.add_post("/hook", hook)
         app.router.add_get("/stats", stats)
         app.router.add_post("/reset", reset)
+        app.router.add_get("/cpu", cpu)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
@@ -107,14 +117,7 @@ class _Defs:
         return list(self.defs)
 
 
-async def rate(
-    settings: Settings, root: Path, port: int, jobs: int, concurrency: int, aggregates: int
-) -> None:
-    hook = PluginDefinition(
-        name="hook",
-        config=HttpConfig(endpoint=f"http://127.0.0.1:{port}/hook"),
-        concurrency=concurrency,
-    )
+def _queue_jobs(root: Path, label: str, jobs: int, aggregates: int) -> PluginQueue:
     queue = PluginQueue.open(root / "rate_queue.db")
     news = []
     for n in range(jobs):
@@ -123,7 +126,7 @@ async def rate(
         news.append(
             NewJob(
                 plugin_name="hook",
-                label=hook.label,
+                label=label,
                 aggregate_type="order",
                 aggregate_id=agg,
                 event_type="order_updated",
@@ -135,26 +138,176 @@ async def rate(
         )
     with queue.transaction() as tx:
         tx.insert_jobs(news, now=time.time())
+    return queue
+
+
+class _Batches:
+    """Counts the dispatcher's claim and record transactions (wraps the queue's methods)."""
+
+    def __init__(self) -> None:
+        self.claims = self.claimed = self.records = self.recorded = 0
+        self.claim_cpu = self.record_cpu = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.claims} claims (avg {self.claimed / max(self.claims, 1):.1f} jobs),"
+            f" {self.records} done-batches (avg {self.recorded / max(self.records, 1):.1f});"
+            f" thread CPU: claims {self.claim_cpu * 1000 / max(self.claimed, 1):.3f} ms/job,"
+            f" done-batches {self.record_cpu * 1000 / max(self.recorded, 1):.3f} ms/job"
+        )
+
+
+def _count_batches(queue: PluginQueue) -> _Batches:
+    batches = _Batches()
+    claim, mark_many = queue.claim, queue.mark_delivered_many
+
+    def counted_claim(*args: Any, **kwargs: Any) -> Any:
+        start = time.thread_time()
+        claimed = claim(*args, **kwargs)
+        batches.claim_cpu += time.thread_time() - start
+        batches.claims += 1
+        batches.claimed += len(claimed)
+        return claimed
+
+    def counted_many(items: Any, **kwargs: Any) -> Any:
+        batches.records += 1
+        batches.recorded += len(items)
+        start = time.thread_time()
+        try:
+            return mark_many(items, **kwargs)
+        finally:
+            batches.record_cpu += time.thread_time() - start
+
+    queue.claim = counted_claim  # type: ignore[method-assign]
+    queue.mark_delivered_many = counted_many  # type: ignore[method-assign]
+    return batches
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def rate_of(
+    settings: Settings,
+    root: Path,
+    definition: PluginDefinition,
+    jobs: int,
+    aggregates: int,
+    *,
+    profile: bool = False,
+    sink_factory: Any = None,
+    receiver_cpu: Any = None,
+) -> tuple[float, float]:
+    """Deliver `jobs` queued jobs through a Dispatcher; (deliveries/s, dispatcher-process CPU ms per job).
+
+    Prints SQL statements per job on the dispatcher's connection. CPU covers this whole process (the
+    dispatcher loop and its SQLite worker threads) minus the bench's own done-count polls, not the receiver.
+    """
+    for leftover in root.glob("rate_queue.db*"):
+        leftover.unlink()
+    queue = _queue_jobs(root, definition.label, jobs, aggregates)
+    statements = [0]
+
+    def count(_sql: str) -> None:
+        statements[0] += 1
+
+    queue._conn.set_trace_callback(count)  # bench-only peek at the private connection
+    batches = _count_batches(queue)
     watcher = PluginQueue.open(root / "rate_queue.db")
     stop = asyncio.Event()
-    dispatcher = Dispatcher(settings, queue, _Defs([hook]))
-    started = time.perf_counter()
+    dispatcher = Dispatcher(settings, queue, _Defs([definition]), sink_factory=sink_factory)
+    profiler = cProfile.Profile() if profile else None
+    receiver0 = await receiver_cpu() if receiver_cpu is not None else 0.0
+    cpu0, loop_cpu0, started = _cpu(), time.thread_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     task = asyncio.create_task(dispatcher.run(stop))
+    poll_cpu = 0.0
+
+    def done_count() -> tuple[int, float]:
+        start = time.thread_time()
+        return watcher.counts("hook").done, time.thread_time() - start
+
     while True:
-        done = (await asyncio.to_thread(watcher.counts, "hook")).done
+        done, spent = await asyncio.to_thread(done_count)
+        poll_cpu += spent
         if done >= jobs:
             break
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.1)
+    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu0 - poll_cpu
+    loop_cpu = time.thread_time() - loop_cpu0
+    if profiler is not None:
+        profiler.disable()
     stop.set()
     await task
+    queue._conn.set_trace_callback(None)
     counts = watcher.counts("hook")
+    receiver = (await receiver_cpu() - receiver0) if receiver_cpu is not None else None
+    if receiver is not None:
+        print(f"  receiver process CPU {receiver * 1000 / jobs:.3f} ms/job")
     print(
-        f"rate: {jobs} jobs, concurrency {concurrency}, {aggregates} aggregates: {elapsed:.2f} s "
-        f"= {jobs / elapsed:,.0f} deliveries/s (done={counts.done} dead={counts.dead} pending={counts.pending})"
+        f"  {jobs} jobs, {definition.kind} concurrency {definition.concurrency}, {aggregates} aggregates:"
+        f" {elapsed:.2f} s = {jobs / elapsed:,.0f}/s, CPU {cpu * 1000 / jobs:.3f} ms/job"
+        f" (event-loop thread {loop_cpu * 1000 / jobs:.3f}),"
+        f" {statements[0] / jobs:.2f} SQL statements/job, {batches}"
+        f" (done={counts.done} dead={counts.dead} pending={counts.pending})"
     )
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     watcher.close()
     queue.close()
+    return jobs / elapsed, cpu * 1000 / jobs
+
+
+def report_runs(name: str, results: list[tuple[float, float]]) -> None:
+    """Median rate and CPU per job over the runs."""
+    rates = [r for r, _ in results]
+    cpus = [c for _, c in results]
+    print(
+        f"{name}: median {statistics.median(rates):,.0f} deliveries/s"
+        f" (runs: {', '.join(f'{r:,.0f}' for r in rates)}),"
+        f" median CPU {statistics.median(cpus):.3f} ms/job"
+    )
+
+
+async def rate(
+    settings: Settings,
+    root: Path,
+    port: int,
+    jobs: int,
+    concurrency: int,
+    aggregates: int,
+    *,
+    runs: int = 1,
+    profile: bool = False,
+    null_sink: bool = False,
+) -> None:
+    hook = PluginDefinition(
+        name="hook",
+        config=HttpConfig(endpoint=f"http://127.0.0.1:{port}/hook"),
+        concurrency=concurrency,
+    )
+    factory = (lambda _definition: RecordingSink()) if null_sink else None
+
+    async def receiver_cpu() -> float:
+        return float(await _get_json(f"http://127.0.0.1:{port}/cpu"))
+
+    results = [
+        await rate_of(
+            settings,
+            root,
+            hook,
+            jobs,
+            aggregates,
+            profile=profile and n == 0,
+            sink_factory=factory,
+            receiver_cpu=None if null_sink else receiver_cpu,
+        )
+        for n in range(runs)
+    ]
+    kind = "null sink (dispatcher + queue only)" if null_sink else "http"
+    report_runs(f"{kind} rate, concurrency {concurrency}", results)
 
 
 # -- part 2: append -> delivery latency ---------------------------------------------------------
@@ -307,7 +460,14 @@ def _run(coro: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="cProfile the first rate run")
+    parser.add_argument(
+        "--null-sink",
+        action="store_true",
+        help="deliver to an in-memory sink (dispatcher cost only)",
+    )
     parser.add_argument("--aggregates", type=int, default=1000)
     parser.add_argument("--latency-events", type=int, default=2000)
     parser.add_argument("--latency-rate", type=float, default=500.0)
@@ -324,7 +484,20 @@ def main() -> None:
             root = Path(tmp)
             settings = load_settings(root / "config.toml")
             if args.jobs:
-                _run(rate(settings, root, port, args.jobs, args.concurrency, args.aggregates))
+                for concurrency in args.concurrency:
+                    _run(
+                        rate(
+                            settings,
+                            root,
+                            port,
+                            args.jobs,
+                            concurrency,
+                            args.aggregates,
+                            runs=args.runs,
+                            profile=args.profile,
+                            null_sink=args.null_sink,
+                        )
+                    )
             if args.latency_events:
                 _run(latency(settings, port, args.latency_events, args.latency_rate, args.blocked))
     finally:

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventdbx.plugin")
 LOG_SINK_TIMEOUT_SECS = 5.0
+# Outcomes are written in batches: one transaction per FLUSH_WINDOW_SECS or per FLUSH_MAX_WRITES finished
+# attempts, whichever comes first. A job is only marked done after its sink acknowledged it; a crash
+# before the flush redelivers it (at-least-once).
+FLUSH_WINDOW_SECS = 0.003
+FLUSH_MAX_WRITES = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +106,7 @@ class PluginLoop:
         self._persisted = self.circuit.snapshot()
         self._signal = asyncio.Event()
         self._record_signal = asyncio.Event()
+        self._batch_full = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._recorder_task: asyncio.Task[None] | None = None
@@ -126,6 +132,7 @@ class PluginLoop:
         self._stopping = True
         self._signal.set()
         self._record_signal.set()
+        self._batch_full.set()
         for task in (self._task, self._recorder_task):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -281,6 +288,8 @@ class PluginLoop:
         self.last_finished = self.clock.monotonic()
         self.stall_reported = False
         self._record_signal.set()
+        if len(self._writes) >= FLUSH_MAX_WRITES:
+            self._batch_full.set()
         self._signal.set()
 
     def _plan(self, write: _Write) -> None:
@@ -317,8 +326,18 @@ class PluginLoop:
                 await self._record_signal.wait()
                 self._record_signal.clear()
                 continue
+            await self._gather_batch()
             await self._flush()
             self._signal.set()  # a recorded success may let the next job of its aggregate go
+
+    async def _gather_batch(self) -> None:
+        """Let a few more attempts finish so one transaction records them all (not while stopping)."""
+        if self._stopping or len(self._writes) >= FLUSH_MAX_WRITES or not self.in_flight:
+            return
+        self._batch_full.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_WINDOW_SECS):
+                await self._batch_full.wait()
 
     async def _flush(self) -> None:
         """Write every finished attempt and a changed circuit, in one thread hop."""

@@ -58,15 +58,24 @@ def count_due(conn: sqlite3.Connection, plugin: str, *, now: float, ordering: Or
     return int(fresh) + int(retry)
 
 
-def _claim_one(conn: sqlite3.Connection, job_id: int, *, now: float, lease_secs: float, probe: bool) -> Job | None:
-    probed = ", probed_at = :now" if probe else ""
+def _claim_ids(conn: sqlite3.Connection, ids: list[int], *, now: float, lease_secs: float, probe: bool) -> list[Job]:
+    """One UPDATE claims every still-pending job of `ids`; each gets its own token (batch nonce + job id).
+
+    `+status` keeps the planner on the rowid lookups (an index on status would scan every pending job).
+    """
+    if not ids:
+        return []
+    probed = ", probed_at = ?" if probe else ""
+    marks = ",".join("?" * len(ids))
+    args: list[object] = [ms(now + lease_secs), secrets.token_hex(8)]
+    if probe:
+        args.append(ms(now))
     rows = conn.execute(
         "UPDATE jobs SET status = 'processing', attempts = attempts + 1, next_retry_at = NULL,"
-        f" lease_expires_at = :lease, claim_token = :token{probed}"
-        f" WHERE id = :id AND status = 'pending' RETURNING {jobs.JOB_COLUMNS}",
-        {"lease": ms(now + lease_secs), "token": secrets.token_hex(8), "id": job_id, "now": ms(now)},
+        f" lease_expires_at = ?, claim_token = ? || '.' || id{probed}"
+        f" WHERE id IN ({marks}) AND +status = 'pending' RETURNING {jobs.JOB_COLUMNS}", [*args, *ids],
     ).fetchall()
-    return jobs.row_to_job(rows[0]) if rows else None
+    return sorted((jobs.row_to_job(r) for r in rows), key=lambda job: job.id)
 
 
 def claim(
@@ -75,12 +84,8 @@ def claim(
     """Claim up to `limit` due jobs (processing, attempts+1, lease, fresh token), lowest id first."""
     if limit <= 0:
         return []
-    claimed = []
-    for job_id in due_ids(conn, plugin, now=now, ordering=ordering, limit=limit):
-        job = _claim_one(conn, job_id, now=now, lease_secs=lease_secs, probe=False)
-        if job is not None:
-            claimed.append(job)
-    return claimed
+    ids = due_ids(conn, plugin, now=now, ordering=ordering, limit=limit)
+    return _claim_ids(conn, ids, now=now, lease_secs=lease_secs, probe=False)
 
 
 def claim_probe(
@@ -94,7 +99,8 @@ def claim_probe(
     row = conn.execute(
         f"SELECT id FROM jobs WHERE id IN ({marks}) ORDER BY coalesce(probed_at, -1), id LIMIT 1", ids
     ).fetchone()
-    return _claim_one(conn, int(row[0]), now=now, lease_secs=lease_secs, probe=True)
+    claimed = _claim_ids(conn, [int(row[0])], now=now, lease_secs=lease_secs, probe=True)
+    return claimed[0] if claimed else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,12 +168,57 @@ def record(conn: sqlite3.Connection, attempt: Attempt, *, dead: bool = False) ->
     return True
 
 
+_DELIVERED_MANY = (
+    "UPDATE jobs SET status = 'done', resolution = 'delivered', last_error = NULL, completed_at = ?, head = 0,"
+    " lease_expires_at = NULL, claim_token = NULL, history_seq = history_seq + 1 WHERE id IN ({marks})"
+)
+_PROMOTE_HEAD = (  # jobs.promote_head's statement, run with executemany for a batch of aggregates
+    "UPDATE jobs SET head = 1 WHERE id = (SELECT id FROM jobs WHERE plugin = ? AND aggregate_type = ?"
+    " AND aggregate_id = ? AND status <> 'done' ORDER BY id LIMIT 1) AND head = 0"
+)
+_BATCH = 500
+
+
 def record_delivered_many(conn: sqlite3.Connection, attempts: list[Attempt], *, now: float) -> list[bool]:
-    """`record` for a batch of successes; plugin_state is updated once per plugin."""
-    plugins = [finish(conn, a) for a in attempts]
-    for plugin in {p for p in plugins if p is not None}:
+    """`record` for a batch of successes in a handful of statements; plugin_state is updated once per plugin.
+
+    Token checks, the status change and the head promotions all happen inside the caller's write
+    transaction, so nothing can change between the read and the update.
+    """
+    by_id = {a.job_id: a for a in attempts}
+    ids = list(by_id)
+    matched: list[tuple[int, int, int, str, str, str]] = []
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start:start + _BATCH]
+        rows = conn.execute(
+            "SELECT id, claim_token, attempts, history_seq, plugin, aggregate_type, aggregate_id FROM jobs"
+            f" WHERE id IN ({','.join('?' * len(chunk))}) AND +status = 'processing'", chunk,
+        ).fetchall()
+        matched.extend((jid, att, seq, p, t, a) for jid, tok, att, seq, p, t, a in rows if by_id[jid].token == tok)
+    if not matched:
+        return [False] * len(attempts)
+    done_ids = [m[0] for m in matched]
+    for start in range(0, len(done_ids), _BATCH):
+        chunk = done_ids[start:start + _BATCH]
+        conn.execute(_DELIVERED_MANY.format(marks=",".join("?" * len(chunk))), [ms(now), *chunk])
+    history = []
+    for jid, att, seq, _p, _t, _a in matched:
+        attempt = by_id[jid]
+        history.append((jid, seq + 1, att, ms(attempt.started_at), ms(attempt.now), Outcome.DELIVERED.value,
+                        attempt.http_status))
+    conn.executemany(
+        "INSERT INTO history (job_id, n, attempt, started_at, finished_at, outcome, error, http_status)"
+        " VALUES (?,?,?,?,?,?,NULL,?)", history,
+    )
+    trim = [(jid, n - jobs.HISTORY_KEEP) for jid, n, *_ in history if n > jobs.HISTORY_KEEP]
+    if trim:
+        conn.executemany("DELETE FROM history WHERE job_id = ? AND n <= ?", trim)
+    keys = sorted({(p, t, a) for _j, _att, _seq, p, t, a in matched})
+    conn.executemany(_PROMOTE_HEAD, keys)
+    for plugin in sorted({k[0] for k in keys}):
         state.record_attempt(conn, plugin, now=now, success=True, error=None)
-    return [p is not None for p in plugins]
+    ok = set(done_ids)
+    return [a.job_id in ok for a in attempts]
 
 
 def _interrupt(conn: sqlite3.Connection, rows: list[tuple[int, int]], *, now: float,

@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from eventdbx import __version__
 from eventdbx.clock import Clock, SystemClock
 from eventdbx.errors import DeliveryError, PluginError
 from eventdbx.plugins.backoff import parse_retry_after
 from eventdbx.plugins.sink import DeliveryJob
+from eventdbx.plugins.sinks.http_client import HttpAnswer, HttpClientError, HttpPool, Target
 
 USER_AGENT = f"eventdbx/{__version__}"
 RESERVED_HEADERS = frozenset(
@@ -35,7 +34,7 @@ RESERVED_HEADERS = frozenset(
     }
 )
 BODY_EXCERPT_CHARS = 256
-_BODY_READ_LIMIT = 64 * 1024
+_FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
 
 
 def normalize_endpoint(endpoint: str, *, https: bool = False) -> str:
@@ -61,9 +60,11 @@ def normalize_endpoint(endpoint: str, *, https: bool = False) -> str:
 
 def check_headers(headers: Mapping[str, str]) -> None:
     """Refuse configured headers that EventDBX sets itself."""
-    for key in headers:
+    for key, value in headers.items():
         if key.strip().lower() in RESERVED_HEADERS:
             raise PluginError(f"header '{key}' is set by EventDBX and cannot be configured")
+        if not key.strip() or ":" in key or _FORBIDDEN_IN_HEADERS.intersection(key + value):
+            raise PluginError(f"invalid header '{key}'")
 
 
 def signing_key(secret: str) -> bytes:
@@ -110,7 +111,7 @@ def classify_status(status: int) -> tuple[bool, bool]:
 
 
 class HttpSink:
-    """Delivers jobs as HTTP POSTs to one endpoint; one pooled aiohttp session per sink."""
+    """Delivers jobs as HTTP POSTs to one endpoint over a keep-alive pool of `concurrency` connections."""
 
     def __init__(
         self,
@@ -130,8 +131,13 @@ class HttpSink:
         self.timeout = float(timeout_secs)
         self._limit = max(concurrency, 1)
         self._clock: Clock = clock or SystemClock()
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: HttpPool | None = None
         self._base = self._base_headers()
+        self._target = Target.parse(self.url)
+        lines = "".join(f"{k}: {v}\r\n" for k, v in self._base.items())
+        where = f"{self._target.path} HTTP/1.1\r\nHost: {self._target.host_header}\r\n{lines}"
+        self._post_head = f"POST {where}"
+        self._head_request = f"HEAD {where}\r\n".encode("latin-1")
 
     def _base_headers(self) -> dict[str, str]:
         base = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
@@ -142,24 +148,20 @@ class HttpSink:
         base.update(self.headers)
         return base
 
-    def _session_for_use(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=15)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=True,
-                skip_auto_headers=("Content-Type",),
-            )
-        return self._session
+    def _pool_for_use(self) -> HttpPool:
+        if self._pool is None:
+            self._pool = HttpPool(self._target, limit=self._limit, connect_timeout=self.timeout)
+        return self._pool
 
     def request_headers(self, job: DeliveryJob) -> dict[str, str]:
-        """All headers of one delivery attempt."""
-        headers = dict(self._base)
+        """The per-attempt headers added to the configured ones."""
         job_id = str(job.job_id)
-        headers["Idempotency-Key"] = job_id
-        headers["X-EventDBX-Job-Id"] = job_id
-        headers["X-EventDBX-Event-Id"] = str(job.event_id)
-        headers["X-EventDBX-Attempt"] = str(job.attempt)
+        headers = {
+            "Idempotency-Key": job_id,
+            "X-EventDBX-Job-Id": job_id,
+            "X-EventDBX-Event-Id": str(job.event_id),
+            "X-EventDBX-Attempt": str(job.attempt),
+        }
         if job.replay:
             headers["X-EventDBX-Replay"] = "true"
         if self.secret is not None:
@@ -169,83 +171,68 @@ class HttpSink:
             headers["webhook-signature"] = webhook_signature(self.secret, job_id, stamp, job.body)
         return headers
 
+    def request_bytes(self, job: DeliveryJob) -> bytes:
+        """The whole POST of one attempt: request line, headers and the stored wire JSON as is."""
+        lines = "".join(f"{k}: {v}\r\n" for k, v in self.request_headers(job).items())
+        head = f"{self._post_head}{lines}Content-Length: {len(job.body)}\r\n\r\n"
+        return head.encode("latin-1") + job.body
+
     async def deliver(self, job: DeliveryJob) -> int | None:
         """POST the job's wire JSON; return the 2xx status or raise a classified DeliveryError.
 
-        A keep-alive connection the server closed while idle fails with "server disconnected" before any
-        answer; that one case is retried once at once, within the same timeout.
+        A connection closed before any answer (typically a keep-alive connection the server closed while
+        idle) is retried once at once by the pool, within the same timeout.
         """
-        session = self._session_for_use()
-        headers = self.request_headers(job)
+        answer = await self._exchange(self.request_bytes(job), head_only=False)
+        if 200 <= answer.status < 300:
+            return answer.status
+        raise self._status_error(answer)
+
+    async def _exchange(self, data: bytes, *, head_only: bool) -> HttpAnswer:
+        pool = self._pool_for_use()
         try:
             async with asyncio.timeout(self.timeout):
-                try:
-                    return await self._post(session, job.body, headers)
-                except aiohttp.ServerDisconnectedError:
-                    return await self._post(session, job.body, headers)
+                return await pool.request(data, head_only=head_only)
         except TimeoutError as exc:
             raise DeliveryError(
                 f"http plugin request timed out after {_secs(self.timeout)}s", endpoint_failure=True
             ) from exc
-        except aiohttp.ClientError as exc:
+        except HttpClientError as exc:
             raise DeliveryError(
                 f"http plugin request failed: {_cause(exc)}", endpoint_failure=True
             ) from exc
 
-    async def _post(
-        self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
-    ) -> int:
-        async with session.post(
-            self.url, data=body, headers=headers, allow_redirects=False
-        ) as resp:
-            if 200 <= resp.status < 300:
-                await resp.read()
-                return resp.status
-            excerpt = await resp.content.read(_BODY_READ_LIMIT)
-            raise self._status_error(resp, excerpt)
-
-    def _status_error(self, resp: aiohttp.ClientResponse, body: bytes) -> DeliveryError:
-        retryable, endpoint = classify_status(resp.status)
+    def _status_error(self, answer: HttpAnswer) -> DeliveryError:
+        retryable, endpoint = classify_status(answer.status)
         retry_after = None
-        if resp.status in (429, 503):
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock.time())
+        if answer.status in (429, 503):
+            retry_after = parse_retry_after(
+                answer.headers.get("retry-after"), now=self._clock.time()
+            )
         return DeliveryError(
-            failure_text(resp.status, resp.reason, body),
+            failure_text(answer.status, answer.reason, answer.body),
             retryable=retryable,
             retry_after=retry_after,
             endpoint_failure=endpoint,
-            http_status=resp.status,
+            http_status=answer.status,
         )
 
     async def check_ready(self) -> None:
         """HEAD with the configured headers: 2xx, 405 or 501 mean ready."""
-        session = self._session_for_use()
-        try:
-            async with asyncio.timeout(self.timeout):
-                async with session.head(
-                    self.url, headers=self._base, allow_redirects=False
-                ) as resp:
-                    status, reason = resp.status, resp.reason
-        except TimeoutError as exc:
-            raise DeliveryError(
-                f"http plugin request timed out after {_secs(self.timeout)}s", endpoint_failure=True
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise DeliveryError(
-                f"http plugin request failed: {_cause(exc)}", endpoint_failure=True
-            ) from exc
+        answer = await self._exchange(self._head_request, head_only=True)
+        status = answer.status
         if 200 <= status < 300 or status in (405, 501):
             return
         raise DeliveryError(
-            f"http plugin readiness check failed ({status} {_reason(status, reason)})",
+            f"http plugin readiness check failed ({status} {_reason(status, answer.reason)})",
             http_status=status,
         )
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.aclose()
 
 
 def _secs(value: float) -> str:
