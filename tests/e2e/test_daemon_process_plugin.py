@@ -212,7 +212,10 @@ def test_plugin_test_start_stop_list_status(
     assert stopped == f"Stopped process plugin 'jsonl' runtime (pid {pid})\n"
     assert read_proc(pid) is None
     assert status_block(dbx, "jsonl")["status"] == "stopped by operator"
-    assert "; process" not in dbx.ok("plugin", "list").out.replace("; process running", "")
+    assert (
+        "  - process (jsonl) - enabled (disable with plugin disable jsonl)\n"
+        in dbx.ok("plugin", "list").out
+    )
     failed = dbx.fail("plugin", "test", "jsonl")
     assert failed.out.startswith("process (jsonl) - FAILED (")
     # While stopped, jobs wait and use no attempts; the stop persists across a daemon restart.
