@@ -142,44 +142,39 @@ def _queue_jobs(root: Path, label: str, jobs: int, aggregates: int) -> PluginQue
 
 
 class _Batches:
-    """Counts the dispatcher's claim and record transactions (wraps the queue's methods)."""
+    """Counts the dispatcher's write transactions on the hot path (wraps the queue's methods)."""
 
     def __init__(self) -> None:
-        self.claims = self.claimed = self.records = self.recorded = 0
-        self.claim_cpu = self.record_cpu = 0.0
+        self.cycles = self.claimed = self.recorded = 0
+        self.cpu = 0.0
 
     def __str__(self) -> str:
+        cycles = max(self.cycles, 1)
         return (
-            f"{self.claims} claims (avg {self.claimed / max(self.claims, 1):.1f} jobs),"
-            f" {self.records} done-batches (avg {self.recorded / max(self.records, 1):.1f});"
-            f" thread CPU: claims {self.claim_cpu * 1000 / max(self.claimed, 1):.3f} ms/job,"
-            f" done-batches {self.record_cpu * 1000 / max(self.recorded, 1):.3f} ms/job"
+            f"{self.cycles} deliver+claim transactions (avg {self.recorded / cycles:.1f} done,"
+            f" {self.claimed / cycles:.1f} claimed), their thread CPU"
+            f" {self.cpu * 1000 / max(self.recorded, 1):.3f} ms/job"
         )
 
 
 def _count_batches(queue: PluginQueue) -> _Batches:
     batches = _Batches()
-    claim, mark_many = queue.claim, queue.mark_delivered_many
+    if not hasattr(queue, "deliver_and_claim"):
+        return batches  # an older queue (before/after comparisons): no counts
+    deliver_and_claim = queue.deliver_and_claim
 
-    def counted_claim(*args: Any, **kwargs: Any) -> Any:
-        start = time.thread_time()
-        claimed = claim(*args, **kwargs)
-        batches.claim_cpu += time.thread_time() - start
-        batches.claims += 1
-        batches.claimed += len(claimed)
-        return claimed
-
-    def counted_many(items: Any, **kwargs: Any) -> Any:
-        batches.records += 1
-        batches.recorded += len(items)
+    def counted(items: Any, **kwargs: Any) -> Any:
         start = time.thread_time()
         try:
-            return mark_many(items, **kwargs)
+            done, claimed = deliver_and_claim(items, **kwargs)
         finally:
-            batches.record_cpu += time.thread_time() - start
+            batches.cpu += time.thread_time() - start
+        batches.cycles += 1
+        batches.recorded += len(items)
+        batches.claimed += len(claimed)
+        return done, claimed
 
-    queue.claim = counted_claim  # type: ignore[method-assign]
-    queue.mark_delivered_many = counted_many  # type: ignore[method-assign]
+    queue.deliver_and_claim = counted  # type: ignore[method-assign]
     return batches
 
 

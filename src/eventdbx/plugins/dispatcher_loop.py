@@ -1,8 +1,9 @@
 """One plugin's delivery loop: claims due jobs (or the circuit probe), runs at most `concurrency`
 deliveries, records outcomes, and on stop releases what did not finish within the grace period.
 
-Two tasks share the work so neither waits for the other: the claim loop refills free delivery slots, and
-the recorder writes finished attempts in batches. SQLite work runs on worker threads, never on the loop.
+One task cycles: each cycle writes every attempt that finished since the last one and claims into the free
+slots, in one transaction and one worker-thread hop (SQLite work never runs on the loop). A job is marked
+done only after its sink acknowledged it; a crash before the write redelivers it (at-least-once).
 """
 
 from __future__ import annotations
@@ -32,11 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventdbx.plugin")
 LOG_SINK_TIMEOUT_SECS = 5.0
-# Outcomes are written in batches: one transaction per FLUSH_WINDOW_SECS or per FLUSH_MAX_WRITES finished
-# attempts, whichever comes first. A job is only marked done after its sink acknowledged it; a crash
-# before the flush redelivers it (at-least-once).
-FLUSH_WINDOW_SECS = 0.003
-FLUSH_MAX_WRITES = 64
+WRITE_DELAY_SECS = (
+    0.005  # the longest a finished attempt waits to be written while slots are still busy
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,22 +104,20 @@ class PluginLoop:
         self._claim_batch = max(1, definition.concurrency // 8)
         self._persisted = self.circuit.snapshot()
         self._signal = asyncio.Event()
-        self._record_signal = asyncio.Event()
-        self._batch_full = asyncio.Event()
+        self._drained = False  # the last claim found fewer due jobs than it asked for
+        self._first_write_at = 0.0  # loop time of the oldest finished attempt not yet written
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._recorder_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the claim loop and the recorder as tasks."""
-        label = self.definition.label
-        self._task = asyncio.create_task(self._run(), name=f"dispatch {label}")
-        self._recorder_task = asyncio.create_task(self._record_forever(), name=f"record {label}")
+        """Start the delivery loop as a task."""
+        self._task = asyncio.create_task(self._run(), name=f"dispatch {self.definition.label}")
 
     def wake(self) -> None:
         """New jobs or changed state: claim again now."""
+        self._drained = False
         self._signal.set()
 
     def set_max_attempts(self, max_attempts: int) -> None:
@@ -131,12 +128,9 @@ class PluginLoop:
         """Stop claiming, give in-flight deliveries `grace` seconds, release the rest, close the sink."""
         self._stopping = True
         self._signal.set()
-        self._record_signal.set()
-        self._batch_full.set()
-        for task in (self._task, self._recorder_task):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         running = [f.task for f in self.in_flight.values() if f.task is not None]
         if running:
             await asyncio.wait(running, timeout=max(grace, 0.0))
@@ -183,7 +177,7 @@ class PluginLoop:
         while not self._stopping:
             self._signal.clear()
             try:
-                more = await self._claim()
+                more = await self._cycle()
             except Exception:
                 log.exception("claiming jobs for plugin %s failed", self.definition.label)
                 more = False
@@ -191,9 +185,11 @@ class PluginLoop:
                 break
             timeout = await self._wait_timeout(more)
             if timeout > 0:
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(timeout):
                         await self._signal.wait()
+                except TimeoutError:
+                    self._drained = False  # the poll: other processes may have changed the queue
 
     async def _restore_circuit(self) -> None:
         try:
@@ -213,24 +209,32 @@ class PluginLoop:
             )
             self._persisted = self.circuit.snapshot()
 
-    async def _claim(self) -> bool:
-        """Claim into the free slots; True when it should claim again at once."""
+    async def _cycle(self) -> bool:
+        """Write finished attempts and claim into the free slots in one hop; True to cycle again at once."""
         free = self.definition.concurrency - len(self.in_flight)
-        if free <= 0 or (self.in_flight and free < self._claim_batch):
-            return False  # busy: let a few slots free up so one claim fills several
-        ordering, now = self.definition.ordering, self.clock.time()
-        if not self.circuit.is_open:
-            jobs = await asyncio.to_thread(
-                self.queue.claim, self.name, now=now, limit=free, lease_secs=self.lease,
-                ordering=ordering,
-            )  # fmt: skip
-            for job in jobs:
+        busy = bool(self.in_flight)
+        limit = 0
+        if not self.circuit.is_open and free > 0 and not (busy and free < self._claim_batch):
+            limit = free  # while busy, wait until a few slots are free so one claim fills several
+            if self._drained and not self._writes:
+                limit = 0  # nothing was due; deliveries recorded below may promote new heads
+        writes = len(self._writes)
+        overdue = (
+            writes and asyncio.get_running_loop().time() - self._first_write_at >= WRITE_DELAY_SECS
+        )
+        if limit or (
+            writes and (not busy or self.circuit.is_open or overdue or writes >= self._claim_batch)
+        ):
+            claimed = await self._flush(limit)
+            for job in claimed:
                 self._launch(job, probe=False)
-            return len(jobs) == free and len(self.in_flight) < self.definition.concurrency
-        if self.circuit.probe_due():
+            if limit:
+                self._drained = len(claimed) < limit
+                return len(claimed) == limit and len(self.in_flight) < self.definition.concurrency
+        if self.circuit.is_open and self.circuit.probe_due():
             probe = await asyncio.to_thread(
-                self.queue.claim_probe, self.name, now=now, lease_secs=self.lease,
-                ordering=ordering,
+                self.queue.claim_probe, self.name, now=self.clock.time(), lease_secs=self.lease,
+                ordering=self.definition.ordering,
             )  # fmt: skip
             if probe is not None:
                 self.circuit.begin_probe()
@@ -241,6 +245,8 @@ class PluginLoop:
         """How long to wait for a signal: completions and `wake()` signal; timers cover retries."""
         if more:
             return 0.0
+        if self._writes:
+            return WRITE_DELAY_SECS
         poll, now = self.timing.poll_secs, self.clock.time()
         if self.circuit.is_open:
             at = self.circuit.next_probe_at
@@ -284,12 +290,11 @@ class PluginLoop:
             return  # taken back by the lease sweep meanwhile
         del self.in_flight[flight.job.id]
         self._plan(write)
+        if not self._writes:
+            self._first_write_at = asyncio.get_running_loop().time()
         self._writes.append(write)
         self.last_finished = self.clock.monotonic()
         self.stall_reported = False
-        self._record_signal.set()
-        if len(self._writes) >= FLUSH_MAX_WRITES:
-            self._batch_full.set()
         self._signal.set()
 
     def _plan(self, write: _Write) -> None:
@@ -318,48 +323,39 @@ class PluginLoop:
 
     # -- recording -------------------------------------------------------------------------------
 
-    async def _record_forever(self) -> None:
-        while True:
-            if not self._writes:
-                if self._stopping:
-                    return
-                await self._record_signal.wait()
-                self._record_signal.clear()
-                continue
-            await self._gather_batch()
-            await self._flush()
-            self._signal.set()  # a recorded success may let the next job of its aggregate go
-
-    async def _gather_batch(self) -> None:
-        """Let a few more attempts finish so one transaction records them all (not while stopping)."""
-        if self._stopping or len(self._writes) >= FLUSH_MAX_WRITES or not self.in_flight:
-            return
-        self._batch_full.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(FLUSH_WINDOW_SECS):
-                await self._batch_full.wait()
-
-    async def _flush(self) -> None:
-        """Write every finished attempt and a changed circuit, in one thread hop."""
+    async def _flush(self, claim_limit: int = 0) -> list[Job]:
+        """Write every finished attempt and a changed circuit, and claim up to `claim_limit` jobs."""
         writes, self._writes = self._writes, []
         snapshot = self.circuit.snapshot()
         persist = snapshot if snapshot != self._persisted else None
-        if not writes and persist is None:
-            return
+        if not writes and persist is None and claim_limit <= 0:
+            return []
         try:
-            await asyncio.to_thread(self._write_io, writes, persist, self.clock.time())
+            claimed = await asyncio.to_thread(
+                self._write_io, writes, persist, self.clock.time(), claim_limit
+            )
         except Exception:
             log.exception("recording outcomes for plugin %s failed", self.definition.label)
-        else:
-            self._persisted = snapshot
+            return []
+        self._persisted = snapshot
+        return claimed
 
-    def _write_io(self, writes: list[_Write], persist: CircuitSnapshot | None, now: float) -> None:
-        """Worker thread: write outcomes, then the circuit. One bad write never stops the others."""
+    def _write_io(
+        self, writes: list[_Write], persist: CircuitSnapshot | None, now: float, claim_limit: int
+    ) -> list[Job]:
+        """Worker thread: successes and the claim in one transaction, then failures and the circuit.
+
+        One bad failure write never stops the others.
+        """
+        claimed: list[Job] = []
         successes = [w for w in writes if w.verdict is None]
-        if successes:
-            self.recorder.delivered_many(
-                [(w.flight.job, w.flight.started_at, w.status) for w in successes], now=now
-            )
+        if successes or claim_limit > 0:
+            _, claimed = self.queue.deliver_and_claim(
+                [(w.flight.job.id, w.flight.job.claim_token or "", w.flight.started_at, w.status)
+                 for w in successes],
+                now=now, plugin=self.name, limit=claim_limit, lease_secs=self.lease,
+                ordering=self.definition.ordering,
+            )  # fmt: skip
         for write in writes:
             if write.verdict is None or write.error is None:
                 continue
@@ -375,11 +371,15 @@ class PluginLoop:
             except Exception:
                 log.exception("recording a failed attempt of %s failed", self.definition.label)
         if persist is not None:
-            self.queue.set_circuit(
-                self.name,
-                circuit=persist.circuit,
-                consecutive_failures=persist.consecutive_failures,
-                opened_at=persist.opened_at,
-                next_probe_at=persist.next_probe_at,
-                probe_failures=persist.probe_failures,
-            )
+            try:
+                self.queue.set_circuit(
+                    self.name,
+                    circuit=persist.circuit,
+                    consecutive_failures=persist.consecutive_failures,
+                    opened_at=persist.opened_at,
+                    next_probe_at=persist.next_probe_at,
+                    probe_failures=persist.probe_failures,
+                )
+            except Exception:  # the claimed jobs must still be delivered
+                log.exception("saving the circuit of plugin %s failed", self.definition.label)
+        return claimed

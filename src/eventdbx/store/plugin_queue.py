@@ -218,6 +218,36 @@ class PluginQueue:
         with self._write() as conn:
             return claims.record_delivered_many(conn, attempts, now=now)
 
+    def deliver_and_claim(
+        self,
+        items: Sequence[tuple[int, str, float, int | None]],
+        *,
+        now: float,
+        plugin: str,
+        limit: int,
+        lease_secs: float,
+        ordering: Ordering,
+    ) -> tuple[list[bool], list[Job]]:
+        """The dispatcher's hot path in ONE write transaction: `mark_delivered_many(items)`, then `claim`
+        (heads promoted by those deliveries are claimable at once)."""
+        attempts = [
+            Attempt(
+                job_id=jid,
+                token=token,
+                started_at=started,
+                now=now,
+                outcome=Outcome.DELIVERED,
+                http_status=status,
+            )
+            for jid, token, started, status in items
+        ]
+        with self._write() as conn:
+            done = claims.record_delivered_many(conn, attempts, now=now) if attempts else []
+            claimed = claims.claim(
+                conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering
+            )
+            return done, self._clear_all(claimed)
+
     def mark_retry(
         self,
         job_id: int,
