@@ -113,6 +113,25 @@ async def test_max_attempts_zero_makes_the_first_failure_dead(
     await env.start(hook, plugin_max_attempts=0)
     job = await env.until_status(job_id, JobStatus.DEAD)
     assert job.attempts == 1
+    # plugins.md §14: after `queue retry`, a succeeding sink ends with done=1, nothing pending or processing
+    http_receiver.default = Answer(status=200)
+    assert [j.id for j in env.queue.retry_dead(now=env.clock.time(), job_id=job_id)] == [job_id]
+    env.advance(0)
+    await env.until_status(job_id, JobStatus.DONE)
+    counts = env.queue.counts("hook")
+    assert (counts.done, counts.pending, counts.processing, counts.dead) == (1, 0, 0, 0)
+
+
+async def test_max_attempts_three_one_failure_leaves_one_pending_job(
+    env: Env, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.default = Answer(status=500)
+    hook = http_plugin(http_receiver.url)
+    [job_id] = env.add_jobs(hook, ("a", 1))
+    await env.start(hook, plugin_max_attempts=3)
+    job = await env.until(job_id, lambda j: j.attempts == 1 and j.status == JobStatus.PENDING)
+    counts = env.queue.counts("hook")
+    assert (counts.pending, counts.dead, job.attempts) == (1, 0, 1)  # plugins.md §14
 
 
 async def test_permanent_404_is_dead_at_once(
