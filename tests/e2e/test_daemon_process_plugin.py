@@ -217,7 +217,9 @@ def test_plugin_test_start_stop_list_status(
         in dbx.ok("plugin", "list").out
     )
     failed = dbx.fail("plugin", "test", "jsonl")
-    assert failed.out.startswith("process (jsonl) - FAILED (")
+    assert failed.out.startswith(
+        "process (jsonl) - FAILED (process plugin 'jsonl' worker is stopped; run dbx plugin start jsonl)"
+    )
     # While stopped, jobs wait and use no attempts; the stop persists across a daemon restart.
     applied = json.loads(dbx.ok("aggregate", "apply", "order", "o-1", "order_created").out)
     until(lambda: plugin_jobs(dbx, "jsonl", "pending"), what="job queued")

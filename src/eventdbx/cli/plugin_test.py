@@ -101,6 +101,15 @@ def _process_test(settings: Settings, definition: PluginDefinition, job: Deliver
         check_process_ready(settings, definition)
     except Exception as exc:
         raise not_ready(definition.name, exc) from exc
+    with open_queue(settings) as queue:
+        state = queue.get_state(definition.name)
+    if (
+        state is not None and state.worker_desired == "stopped"
+    ):  # its jobs wait: do not sit out the timeout
+        raise PluginError(
+            f"process plugin '{definition.name}' worker is stopped; "
+            f"run dbx plugin start {definition.name}"
+        )
     new = NewJob(
         plugin_name=definition.name,
         label=definition.label,
