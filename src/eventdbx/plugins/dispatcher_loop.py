@@ -104,7 +104,6 @@ class PluginLoop:
         self._claim_batch = max(1, definition.concurrency // 8)
         self._persisted = self.circuit.snapshot()
         self._signal = asyncio.Event()
-        self._drained = False  # the last claim found fewer due jobs than it asked for
         self._first_write_at = 0.0  # loop time of the oldest finished attempt not yet written
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -117,7 +116,6 @@ class PluginLoop:
 
     def wake(self) -> None:
         """New jobs or changed state: claim again now."""
-        self._drained = False
         self._signal.set()
 
     def set_max_attempts(self, max_attempts: int) -> None:
@@ -185,11 +183,9 @@ class PluginLoop:
                 break
             timeout = await self._wait_timeout(more)
             if timeout > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._signal.wait()
-                except TimeoutError:
-                    self._drained = False  # the poll: other processes may have changed the queue
 
     async def _restore_circuit(self) -> None:
         try:
@@ -216,8 +212,6 @@ class PluginLoop:
         limit = 0
         if not self.circuit.is_open and free > 0 and not (busy and free < self._claim_batch):
             limit = free  # while busy, wait until a few slots are free so one claim fills several
-            if self._drained and not self._writes:
-                limit = 0  # nothing was due; deliveries recorded below may promote new heads
         writes = len(self._writes)
         overdue = (
             writes and asyncio.get_running_loop().time() - self._first_write_at >= WRITE_DELAY_SECS
@@ -229,7 +223,6 @@ class PluginLoop:
             for job in claimed:
                 self._launch(job, probe=False)
             if limit:
-                self._drained = len(claimed) < limit
                 return len(claimed) == limit and len(self.in_flight) < self.definition.concurrency
         if self.circuit.is_open and self.circuit.probe_due():
             probe = await asyncio.to_thread(
