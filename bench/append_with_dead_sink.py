@@ -10,6 +10,7 @@ runs `--runs` times, interleaved; the table shows medians of the per-run p50/p99
 plus daemon CPU µs per append.
 
 Run: .venv/bin/python bench/append_with_dead_sink.py [--events 3000] [--connections 1] [--runs 3]
+     BENCH_PROFILE=/tmp/daemon.prof ... --runs 1 --scenarios refused   # cProfile of the daemon's loop thread
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import multiprocessing as mp
+import os
 import socket
 import statistics
 import sys
@@ -78,7 +80,13 @@ def _serve(config: str, endpoint: str | None, conn: Any) -> None:
         service.close()
         conn.send((counts.pending + counts.processing, counts.done))
 
-    asyncio.run(main())
+    profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile of the daemon's main thread
+    if profile:
+        import cProfile
+
+        cProfile.runctx("asyncio.run(main())", globals(), {"main": main}, profile)
+    else:
+        asyncio.run(main())
 
 
 def _closed_port() -> int:
