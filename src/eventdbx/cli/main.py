@@ -110,11 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         code = _exit_code(exc, args, verbose)
     finally:
         gc.enable()
-    if (
-        argv is None
-    ):  # the process entry point (console script, `python -m eventdbx`), not an in-process call
-        # The interpreter's final cyclic collection would walk every object ever loaded (~4 ms of a CLI
-        # run) only to free memory the process is about to give back; stores are closed by now.
+    # From the process entry point (console script, `python -m eventdbx`; not an in-process call): the
+    # interpreter's final cyclic collection would walk every object ever loaded (~4 ms of a CLI run) only to
+    # free memory the process is about to give back; stores are closed by now.
+    if argv is None:
         gc.freeze()
     sys.exit(code)
 
