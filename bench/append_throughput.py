@@ -6,6 +6,7 @@ Prints one row per (durability, batch, count): overall wall-clock rate (median o
 rate (what the process itself spends; robust on a shared machine), the rate of each 10k chunk (flatness) and
 bytes/event of event_store.db (after a WAL checkpoint). Payloads are ~100 bytes of JSON. batch 1 = one
 EventService.append (one transaction) per event; batch N = EventService.append_batch of N (group commit).
+The wall time of one whole `dbx aggregate apply` process (target ≤ 60 ms) is measured by bench/cli_wall.py.
 """
 
 from __future__ import annotations
