@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from eventdbx.plugins.sinks.http_client import (
     BODY_KEEP,
@@ -153,3 +161,59 @@ def test_target_parsing() -> None:
     )
     assert Target.parse("https://h:8443") == Target("h", 8443, "/", True, "h:8443")
     assert Target.parse("http://[::1]:81/x").host_header == "[::1]:81"
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 (key, cert)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = tmp_path / "key.pem", tmp_path / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+async def test_tls_is_verified(raw_server: RawServer, tmp_path: Path) -> None:
+    key_path, cert_path = _self_signed(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert_path, key_path)
+    tls_server = await asyncio.start_server(raw_server.handle, "127.0.0.1", 0, ssl=server_side)
+    port = tls_server.sockets[0].getsockname()[1]
+    raw_server.answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+    target = Target.parse(f"https://127.0.0.1:{port}/hook")
+    untrusted = HttpPool(target, limit=1, connect_timeout=2)
+    trusting = HttpPool(
+        target, limit=1, connect_timeout=2, tls=ssl.create_default_context(cafile=cert_path)
+    )
+    try:
+        with pytest.raises(HttpClientError, match="cannot connect to 127.0.0.1"):
+            await untrusted.request(REQUEST)
+        answer = await trusting.request(REQUEST)
+    finally:
+        await untrusted.aclose()
+        await trusting.aclose()
+        tls_server.close()
+        await tls_server.wait_closed()
+    assert (answer.status, answer.body) == (200, b"ok")

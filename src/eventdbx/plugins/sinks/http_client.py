@@ -265,12 +265,21 @@ class _Connection(asyncio.Protocol):
 class HttpPool:
     """Keep-alive connections to one target, at most `limit` open at once."""
 
-    def __init__(self, target: Target, *, limit: int, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        limit: int,
+        connect_timeout: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.target = target
         self._slots = asyncio.Semaphore(max(limit, 1))
         self._idle: list[_Connection] = []
         self._connect_timeout = connect_timeout
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if target.tls else None
+        self._ssl: ssl.SSLContext | None = None
+        if target.tls:  # verified against the system's CAs unless a context is given (tests)
+            self._ssl = tls or ssl.create_default_context()
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
 
