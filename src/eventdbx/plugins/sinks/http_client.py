@@ -121,7 +121,7 @@ class _Connection(asyncio.Protocol):
 
     async def send(self, data: bytes, *, head_only: bool) -> HttpAnswer:
         """Write one request and wait for its answer (the caller bounds the wait)."""
-        if self.closed or self.transport is None:
+        if self.closed or self.transport is None or self.transport.is_closing():
             raise ServerDisconnected()
         self._buf.clear()
         self._body.clear()
