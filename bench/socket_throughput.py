@@ -8,7 +8,8 @@ The daemon side (EventService + ControlServer, uvloop) runs in a child process o
     .venv/bin/python bench/socket_throughput.py --durability fsync
 
 Prints one line per scenario: ops, seconds, ops/s, p50 and p99 latency in ms and the daemon process's CPU time
-per operation (the capacity figure that stays meaningful on a shared, loaded machine) (targets: ≥5,000 appends/s with one
+per operation (the capacity figure that stays meaningful on a shared, loaded machine; the clients' own CPU per operation
+follows in parentheses: they share the machine's 2 cores with the daemon) (targets: ≥5,000 appends/s with one
 connection and one request in flight, ≥15,000/s with 16 connections), then the daemon's resident memory (VmRSS and
 VmHWM from /proc/<pid>/status) after all appends and reads (target ≤ 80 MB after 100k events).
 """
@@ -129,6 +130,8 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None:
     cpu = _server_cpu()
     used, _CPU["last"] = cpu - _CPU.get("last", cpu), cpu
+    mine = time.process_time()
+    client, _CPU["client"] = mine - _CPU.get("client", mine), mine
     latencies.sort()
     p50 = statistics.median(latencies) * 1000 if latencies else 0.0
     p99 = (
@@ -136,7 +139,7 @@ def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None
     )
     print(
         f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-        f"  daemon CPU {used / ops * 1e6:5.0f} µs/op",
+        f"  daemon CPU {used / ops * 1e6:5.0f} µs/op  (client CPU {client / ops * 1e6:4.0f} µs/op)",
         flush=True,
     )
 
@@ -196,6 +199,7 @@ async def _reads(port: int, kind: str, connections: int, total: int, tag: str) -
 
 async def _run(port: int, token: str, events: int, reads: int) -> None:
     _CPU["last"] = _server_cpu()
+    _CPU["client"] = time.process_time()
     await _appends(port, token, 1, events, "one")
     await _appends(port, token, 16, events, "many")
     for kind in ("getAggregate", "listEvents"):

@@ -17,7 +17,7 @@ from eventdbx.domain.jsontext import parse_canonical
 from eventdbx.domain.records import AggregateState, EventRecord, IssuedBy, Snapshot
 from eventdbx.domain.timefmt import format_epoch
 from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError
-from eventdbx.service_append import Appender, AppendPolicy, LedgerMemo, WriteCache, staged_view
+from eventdbx.service_append import Appender, AppendPolicy, WriteCache, staged_view
 from eventdbx.service_reads import require_row, state_as_of, verify_aggregate
 from eventdbx.service_requests import (
     APPEND_ACTION,
@@ -27,6 +27,7 @@ from eventdbx.service_requests import (
     PreparedAppend,
     prepare,
 )
+from eventdbx.service_tokens import batch_verifier
 from eventdbx.store.staging import StagedEntry
 
 if TYPE_CHECKING:
@@ -198,12 +199,9 @@ class EventService:
         results: list[AppendOutcome | EventDBXError | None] = [None] * len(requests)
         try:
             with self._appending() as appender:
-                ledger = self._ledger
-                memo = None if ledger is None else LedgerMemo(ledger, appender.base.tokens)
-
-                def verify(token: str, resource: str) -> Authorisation:
-                    return self._verify(token, resource, memo)
-
+                verify = batch_verifier(
+                    self._verify, self._ledger, appender.base, self._settings.auth, self.clock
+                )
                 append = appender.append
                 for n, request in enumerate(requests):
                     try:

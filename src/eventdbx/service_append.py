@@ -24,7 +24,7 @@ from eventdbx.domain.restrict import RestrictMode
 from eventdbx.domain.state import payload_map, stored_payload_map
 from eventdbx.domain.validation import check_first_event, check_payload_size
 from eventdbx.errors import AggregateArchivedError, VersionConflictError
-from eventdbx.service_requests import AppendOutcome, PreparedAppend
+from eventdbx.service_requests import AppendOutcome, Authorisation, PreparedAppend
 
 if TYPE_CHECKING:
     from dataclasses import dataclass
@@ -33,7 +33,6 @@ else:  # dataclass fields without import-time code generation (dbx start-up)
 
 if TYPE_CHECKING:
     from eventdbx.auth.records import TokenRecord
-    from eventdbx.auth.tokens import TokenLedger
     from eventdbx.schema.model import Schema
     from eventdbx.store.protocols import StoreSession
     from eventdbx.store.staging import StagedEntry
@@ -60,7 +59,8 @@ class Resolved:
 
 
 class WriteCache:
-    """Rows, schemas, token records, usage counts and the last event id as of this connection's last append.
+    """Rows, schemas, token records and verdicts, usage counts and the last event id as of this connection's
+    last append.
 
     Valid only while the store's change token says nothing was written since (by anyone, this connection
     included); the service checks the token inside each write transaction and clears the cache otherwise.
@@ -73,6 +73,8 @@ class WriteCache:
         self.rows: dict[_Key, AggregateRow | None] = {}
         self.schemas: dict[str, Schema | None] = {}
         self.tokens: dict[str, TokenRecord | None] = {}
+        self.accepted: dict[tuple[str, str], tuple[Authorisation, float]] = {}
+        self.accepted_for: object = None
         self.usage: dict[str, int] = {}
         self.last_id: int | None = None
         self.has_last_id = False
@@ -83,6 +85,7 @@ class WriteCache:
         self.rows.clear()
         self.schemas.clear()
         self.tokens.clear()
+        self.accepted.clear()
         self.usage.clear()
         self.last_id, self.has_last_id = None, False
 
@@ -90,8 +93,9 @@ class WriteCache:
         """Take over what a committed transaction read and wrote."""
         if len(self.rows) + len(appender.rows) > self.MAX_ROWS:
             self.rows.clear()
-        if len(self.tokens) > self.MAX_ROWS or len(self.usage) > self.MAX_ROWS:
+        if max(len(self.tokens), len(self.accepted), len(self.usage)) > self.MAX_ROWS:
             self.tokens.clear()
+            self.accepted.clear()
             self.usage.clear()
         self.rows.update(appender.rows)
         self.schemas.update(appender.schemas)
@@ -99,28 +103,6 @@ class WriteCache:
         if appender.id_loaded:
             self.last_id, self.has_last_id = appender.last_id, True
         self.token = token
-
-
-class LedgerMemo:
-    """A TokenLedger that remembers records in a WriteCache (valid while the cache is)."""
-
-    __slots__ = ("ledger", "records")
-
-    def __init__(self, ledger: TokenLedger, records: dict[str, TokenRecord | None]) -> None:
-        self.ledger = ledger
-        self.records = records
-
-    def get_token(self, jti: str) -> TokenRecord | None:
-        """The ledger's record of `jti`, looked up once per cache lifetime."""
-        records = self.records
-        if jti in records:
-            return records[jti]
-        record = records[jti] = self.ledger.get_token(jti)
-        return record
-
-    def change_counter(self) -> int:
-        """The ledger's change counter."""
-        return self.ledger.change_counter()
 
 
 class Appender:

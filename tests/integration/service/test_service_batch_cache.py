@@ -155,3 +155,27 @@ def test_read_aggregate_and_events_share_one_snapshot(service: EventService) -> 
     assert service.read_events("a", "1", take=0) == (None, [])
     with pytest.raises(AggregateNotFoundError):
         service.get_aggregate("a", "2")
+
+
+def test_new_signing_keys_forget_cached_verdicts(
+    make_service: Callable[..., EventService], clock: FakeClock
+) -> None:
+    import dataclasses
+
+    from eventdbx.auth.keys import generate_keys
+
+    service = make_service()
+    token, _ = _issue(service, clock, root=True)
+    assert _kinds(
+        service.append_batch([req("a", "1", "a_created", token=token, surface="socket")])
+    ) == ["AppendOutcome"]
+    keys = generate_keys(clock.time())
+    auth = dataclasses.replace(
+        service.settings.auth,
+        private_key=keys.private_key,
+        public_key=keys.public_key,
+        key_id=keys.key_id,
+    )
+    service.refresh_settings(dataclasses.replace(service.settings, auth=auth))
+    out = service.append_batch([req("a", "1", "a_updated", token=token, surface="socket")])
+    assert _kinds(out) == ["InvalidTokenError"]
