@@ -95,6 +95,11 @@ class Dispatcher:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if not any(
+            (names is None or name in names) and plugin_loop.can_use_wake()
+            for name, plugin_loop in list(self._loops.items())
+        ):
+            return  # no loop could claim now: do not wake the event loop for nothing
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -155,7 +160,7 @@ class Dispatcher:
 
     def _wake_now(self, names: set[str] | None) -> None:
         for name, plugin_loop in self._loops.items():
-            if names is None or name in names:
+            if (names is None or name in names) and plugin_loop.can_use_wake():
                 plugin_loop.wake()
 
     async def _watch(self, stop_event: asyncio.Event) -> None:

@@ -118,6 +118,14 @@ class PluginLoop:
         """New jobs or changed state: claim again now."""
         self._signal.set()
 
+    def can_use_wake(self) -> bool:
+        """Whether new jobs could be claimed now (read from any thread): not while every slot is busy
+        (each completion cycles anyway) nor while the circuit is open before its probe is due (a timer
+        covers that). With a dead sink this keeps appends from waking the loop for nothing."""
+        if len(self.in_flight) >= self.definition.concurrency:
+            return False
+        return not self.circuit.is_open or self.circuit.probe_due()
+
     def set_max_attempts(self, max_attempts: int) -> None:
         """Live `plugin_max_attempts` change."""
         self.recorder.max_attempts = max_attempts
