@@ -40,17 +40,28 @@ class ControlServer:
     and stops the writer thread and the reader pool. `on_commit()` runs on the loop after each group commit.
     """
 
-    def __init__(self, service: Any, settings: Settings, *, on_commit: Callable[[], object] | None = None,
-                 bind_addr: str | None = None, reader_threads: int = 2, max_batch: int = 1024,
-                 frame_stall_secs: float = FRAME_STALL_SECS) -> None:
+    def __init__(
+        self,
+        service: Any,
+        settings: Settings,
+        *,
+        on_commit: Callable[[], object] | None = None,
+        bind_addr: str | None = None,
+        reader_threads: int = 2,
+        max_batch: int = 1024,
+        frame_stall_secs: float = FRAME_STALL_SECS,
+    ) -> None:
         self.service = service
         self.settings = settings
         self.bind_addr = bind_addr or settings.socket.bind_addr
         self.frame_stall_secs = frame_stall_secs
         self.policy = PeerPolicy(settings.socket.trusted_networks)
-        self.readers = ThreadPoolExecutor(max_workers=reader_threads, thread_name_prefix="eventdbx-read")
+        self.readers = ThreadPoolExecutor(
+            max_workers=reader_threads, thread_name_prefix="eventdbx-read"
+        )
         self.writer: GroupCommitWriter[Any, Any] = GroupCommitWriter(
-            service.append_batch, max_batch=max_batch, on_commit=on_commit)
+            service.append_batch, max_batch=max_batch, on_commit=on_commit
+        )
         self.handlers = Handlers(service, settings, self.readers, self.writer)
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
@@ -77,12 +88,18 @@ class ControlServer:
         """Bind and start accepting; the writer thread starts too."""
         host, port = parse_bind_addr(self.bind_addr)
         self.writer.start()
+        self.handlers.point_reads.start()
         loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_server(lambda: Connection(self), host, port, backlog=1024)
+            self._server = await loop.create_server(
+                lambda: Connection(self), host, port, backlog=1024
+            )
         except OSError as exc:
             await self.writer.close()
-            raise ConfigError(f"cannot bind control socket {self.bind_addr}: {exc.strerror or exc}") from exc
+            await self.handlers.point_reads.close()
+            raise ConfigError(
+                f"cannot bind control socket {self.bind_addr}: {exc.strerror or exc}"
+            ) from exc
 
     async def serve_forever(self) -> None:
         """Serve until cancelled or closed."""
@@ -103,9 +120,11 @@ class ControlServer:
         for conn in list(self.connections):
             conn.abort()
         await self.writer.close()
+        await self.handlers.point_reads.close()
         with contextlib.suppress(TimeoutError):  # let running reads finish before the store closes
-            await asyncio.wait_for(asyncio.to_thread(self.readers.shutdown, True, cancel_futures=True),
-                                   max(grace, 0.1))
+            await asyncio.wait_for(
+                asyncio.to_thread(self.readers.shutdown, True, cancel_futures=True), max(grace, 0.1)
+            )
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)

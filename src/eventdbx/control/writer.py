@@ -1,4 +1,7 @@
-"""Group commit: appends from every connection queue to one writer thread that commits them in one transaction."""
+"""Group commit: appends from every connection queue to one writer thread that commits them in one transaction.
+
+The same batching hand-over serves point reads (handlers.py): any blocking batch function works.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 
 import pytest
+from control_daemon import Daemon
 
 from eventdbx.control.writer import GroupCommitWriter
 from eventdbx.errors import EventDBXError, VersionConflictError
@@ -72,3 +73,28 @@ async def test_a_crashing_batch_fails_only_its_callers() -> None:
         assert await writer.submit(5) == 5
     finally:
         await writer.close()
+
+
+async def test_point_reads_from_many_connections_get_their_own_answers(daemon: Daemon) -> None:
+    from eventdbx import Client, errors
+
+    token = daemon.token()
+    async with Client("127.0.0.1", daemon.port, token=token) as db:
+        for n in range(8):
+            await db.append("acct", f"a-{n}", "acct_created", payload={"n": n})
+            await db.append("acct", f"a-{n}", "acct_updated", payload={"m": n * 2})
+
+    async def reader(n: int) -> None:
+        async with Client("127.0.0.1", daemon.port) as db:
+            for _ in range(20):
+                state, events = await asyncio.gather(
+                    db.get_aggregate("acct", f"a-{n}"), db.list_events("acct", f"a-{n}", skip=1)
+                )
+                assert state is not None and state["state"] == {"n": str(n), "m": str(n * 2)}
+                assert [e["payload"] for e in events] == [{"m": n * 2}]
+                assert await db.get_aggregate("acct", f"missing-{n}") is None
+                with pytest.raises(errors.AggregateNotFoundError):
+                    await db.list_events("acct", f"missing-{n}")
+
+    await asyncio.gather(*(reader(n) for n in range(8)))
+    assert daemon.server.handlers.point_reads.batches > 0
