@@ -70,7 +70,9 @@ def _capnp(definition: PluginDefinition, clock: Clock | None) -> Sink:
     del clock
     config = definition.config
     assert isinstance(config, CapnpConfig)
-    return CapnpSink(host=config.host, port=config.port, ack=config.ack, timeout_secs=config.timeout_secs)
+    return CapnpSink(
+        host=config.host, port=config.port, ack=config.ack, timeout_secs=config.timeout_secs
+    )
 
 
 _FACTORIES: dict[str, SinkFactory] = {"http": _http, "tcp": _tcp, "log": _log, "capnp": _capnp}
