@@ -199,3 +199,23 @@ def body_length(table: bytes | bytearray, segments: int) -> int:
     """Total bytes of the segments given the segment-size table."""
     sizes: tuple[int, ...] = struct.unpack(f"<{segments}I", table[: 4 * segments])
     return 8 * sum(sizes)
+
+
+def take_frames(buffer: bytearray, *, max_bytes: int) -> list[bytes]:
+    """Remove and return every complete frame at the start of `buffer` (a partial one stays)."""
+    frames: list[bytes] = []
+    start, end = 0, len(buffer)
+    while end - start >= 4:
+        table, segments = frame_length(buffer[start : start + 4])
+        if end - start < 4 + table:
+            break
+        size = body_length(buffer[start + 4 : start + 4 + table], segments)
+        if size > max_bytes:
+            raise SerializationError(f"reply frame of {size} bytes exceeds {max_bytes} bytes")
+        total = 4 + table + size
+        if end - start < total:
+            break
+        frames.append(bytes(buffer[start : start + total]))
+        start += total
+    del buffer[:start]
+    return frames

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from eventdbx.control.plugin_codec import (
     InitFields,
-    body_length,
+    Reply,
     decode_reply,
     encode_init,
-    frame_length,
+    take_frames,
 )
 from eventdbx.errors import DeliveryError, SerializationError
 from eventdbx.plugins.sinks.coalescing_writer import CoalescingWriter
@@ -292,32 +292,30 @@ class ProcessWorker:
 
     async def _read_acks(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
+        buffer = bytearray()
         try:
-            while True:
-                head = await proc.stdout.readexactly(4)
-                table_len, segments = frame_length(head)
-                table = await proc.stdout.readexactly(table_len)
-                size = body_length(table, segments)
-                if size > MAX_REPLY_BYTES:
-                    raise SerializationError("reply frame too large")
-                reply = decode_reply(head + table + await proc.stdout.readexactly(size))
-                future = self._pending.pop(reply.sequence, None)
-                if future is None:
-                    raise SerializationError(f"unknown sequence {reply.sequence}")
-                if not future.done():
-                    if reply.message is None:
-                        future.set_result(None)
-                    else:
-                        permanent = reply.message.startswith("permanent:")
-                        future.set_exception(DeliveryError(reply.message, retryable=not permanent))
-        except asyncio.IncompleteReadError:
-            return
+            # whatever arrived is split into frames at once: acks come in bursts, one read serves many
+            while chunk := await proc.stdout.read(1 << 16):
+                buffer += chunk
+                for frame in take_frames(buffer, max_bytes=MAX_REPLY_BYTES):
+                    self._settle(decode_reply(frame))
         except SerializationError:
             self._fail_pending(
                 f"process plugin '{self.spec.name}' wrote invalid data on stdout in ack mode",
                 exited=False,
             )
             _kill_group(proc, signal.SIGKILL)
+
+    def _settle(self, reply: Reply) -> None:
+        future = self._pending.pop(reply.sequence, None)
+        if future is None:
+            raise SerializationError(f"unknown sequence {reply.sequence}")
+        if not future.done():
+            if reply.message is None:
+                future.set_result(None)
+            else:
+                permanent = reply.message.startswith("permanent:")
+                future.set_exception(DeliveryError(reply.message, retryable=not permanent))
 
     async def deliver(self, job_id: str, frame_for: Callable[[int], bytes]) -> None:
         """Send one event frame (built by `frame_for(sequence)`) and wait for its outcome."""

@@ -7,7 +7,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-from eventdbx.control.plugin_codec import body_length, decode_reply, frame_length
+from eventdbx.control.plugin_codec import Reply, decode_reply, take_frames
 from eventdbx.errors import DeliveryError, SerializationError
 from eventdbx.plugins.sinks.coalescing_writer import WRITE_ERRORS, CoalescingWriter
 
@@ -101,35 +101,35 @@ class CapnpConnection:
             raise self._error(f"write failed: {exc}") from exc
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        buffer = bytearray()
         try:
-            while True:
-                head = await reader.readexactly(4)
-                table_len, segments = frame_length(head)
-                table = await reader.readexactly(table_len)
-                size = body_length(table, segments)
-                if size > MAX_REPLY_BYTES:
-                    raise SerializationError(f"reply frame of {size} bytes exceeds 1 MiB")
-                reply = decode_reply(head + table + await reader.readexactly(size))
-                future = self._pending.pop(reply.sequence, None)
-                if future is None:
-                    raise SerializationError(f"unknown sequence {reply.sequence}")
-                if future.done():
-                    continue
-                if reply.message is None:
-                    future.set_result(None)
-                else:
-                    permanent = reply.message.startswith("permanent:")
-                    future.set_exception(
-                        DeliveryError(
-                            f"{self.kind} plugin receiver error: {reply.message}",
-                            retryable=not permanent,
-                        )
-                    )
-        except (asyncio.IncompleteReadError, ConnectionError):
+            # whatever arrived is split into frames at once: acks come in bursts, one read serves many
+            while chunk := await reader.read(1 << 16):
+                buffer += chunk
+                for frame in take_frames(buffer, max_bytes=MAX_REPLY_BYTES):
+                    self._settle(decode_reply(frame))
+            raise ConnectionError("end of stream")
+        except ConnectionError:
             await self._reset(self._error("connection closed by peer"), from_reader=True)
         except SerializationError as exc:
             await self._reset(
                 self._error(f"protocol error: {exc.detail}", endpoint=False), from_reader=True
+            )
+
+    def _settle(self, reply: Reply) -> None:
+        future = self._pending.pop(reply.sequence, None)
+        if future is None:
+            raise SerializationError(f"unknown sequence {reply.sequence}")
+        if future.done():
+            return
+        if reply.message is None:
+            future.set_result(None)
+        else:
+            permanent = reply.message.startswith("permanent:")
+            future.set_exception(
+                DeliveryError(
+                    f"{self.kind} plugin receiver error: {reply.message}", retryable=not permanent
+                )
             )
 
     async def _reset(self, error: DeliveryError | None, *, from_reader: bool = False) -> None:
