@@ -20,20 +20,19 @@ from eventdbx.store import plugin_queue_claims as claims
 from eventdbx.store import plugin_queue_jobs as jobs
 from eventdbx.store import plugin_queue_state as state
 from eventdbx.store.plugin_queue_cipher import PREFIX, seal, unseal
-from eventdbx.store.plugin_queue_claims import Attempt
 from eventdbx.store.plugin_queue_migrations import connect
 from eventdbx.store.plugin_queue_model import (
     Job,
     JobDetail,
     JobStatus,
     NewJob,
-    Outcome,
     PluginState,
     PluginStats,
     PrunePolicy,
     PruneResult,
     QueueCounts,
 )
+from eventdbx.store.plugin_queue_outcomes import AttemptOutcomes
 
 
 class QueueWriter:
@@ -75,7 +74,7 @@ class QueueWriter:
         return admin.kill_vanished(self._conn, name, last_event_id=last_event_id, now=now)
 
 
-class PluginQueue:
+class PluginQueue(AttemptOutcomes):
     """plugin_queue.db. Thread-safe: one connection guarded by a lock; open one per thread for parallel reads.
 
     With `dek` (the data encryption key) new envelopes are stored as `ENCv1:` ciphertext; every Job returned
@@ -171,166 +170,6 @@ class PluginQueue:
                 conn, plugin, now=now, lease_secs=lease_secs, ordering=ordering
             )
             return None if job is None else self._clear(job)
-
-    def _record(self, attempt: Attempt, *, dead: bool = False) -> bool:
-        with self._write() as conn:
-            return claims.record(conn, attempt, dead=dead)
-
-    def mark_delivered(
-        self,
-        job_id: int,
-        token: str,
-        *,
-        started_at: float,
-        now: float,
-        http_status: int | None = None,
-    ) -> bool:
-        """done/delivered; False if the claim token no longer matches."""
-        return self._record(
-            Attempt(
-                job_id=job_id,
-                token=token,
-                started_at=started_at,
-                now=now,
-                outcome=Outcome.DELIVERED,
-                http_status=http_status,
-            )
-        )
-
-    def mark_delivered_many(
-        self, items: Sequence[tuple[int, str, float, int | None]], *, now: float
-    ) -> list[bool]:
-        """`mark_delivered` for many jobs in ONE write transaction; items are (job_id, token, started_at, http_status).
-
-        result[i] is False when that job's claim token no longer matches.
-        """
-        attempts = [
-            Attempt(
-                job_id=jid,
-                token=token,
-                started_at=started,
-                now=now,
-                outcome=Outcome.DELIVERED,
-                http_status=status,
-            )
-            for jid, token, started, status in items
-        ]
-        with self._write() as conn:
-            return claims.record_delivered_many(conn, attempts, now=now)
-
-    def deliver_and_claim(
-        self,
-        items: Sequence[tuple[int, str, float, int | None]],
-        *,
-        now: float,
-        plugin: str,
-        limit: int,
-        lease_secs: float,
-        ordering: Ordering,
-    ) -> tuple[list[bool], list[Job]]:
-        """The dispatcher's hot path in ONE write transaction: `mark_delivered_many(items)`, then `claim`
-        (heads promoted by those deliveries are claimable at once)."""
-        attempts = [
-            Attempt(
-                job_id=jid,
-                token=token,
-                started_at=started,
-                now=now,
-                outcome=Outcome.DELIVERED,
-                http_status=status,
-            )
-            for jid, token, started, status in items
-        ]
-        with self._write() as conn:
-            done = claims.record_delivered_many(conn, attempts, now=now) if attempts else []
-            claimed = claims.claim(
-                conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering
-            )
-            return done, self._clear_all(claimed)
-
-    def mark_retry(
-        self,
-        job_id: int,
-        token: str,
-        *,
-        started_at: float,
-        now: float,
-        error: str,
-        next_retry_at: float,
-        http_status: int | None = None,
-    ) -> bool:
-        """pending again at `next_retry_at` (history `failed`)."""
-        return self._record(
-            Attempt(
-                job_id=job_id,
-                token=token,
-                started_at=started_at,
-                now=now,
-                outcome=Outcome.FAILED,
-                error=error,
-                http_status=http_status,
-                next_retry_at=next_retry_at,
-            )
-        )
-
-    def mark_dead(
-        self,
-        job_id: int,
-        token: str,
-        *,
-        started_at: float,
-        now: float,
-        error: str,
-        permanent: bool,
-        http_status: int | None = None,
-    ) -> bool:
-        """dead (history `permanent` or `failed`)."""
-        outcome = Outcome.PERMANENT if permanent else Outcome.FAILED
-        return self._record(
-            Attempt(
-                job_id=job_id,
-                token=token,
-                started_at=started_at,
-                now=now,
-                outcome=outcome,
-                error=error,
-                http_status=http_status,
-            ),
-            dead=True,
-        )
-
-    def mark_released(self, job_id: int, token: str, *, started_at: float, now: float) -> bool:
-        """Back to pending without using an attempt (shutdown; history `released`)."""
-        return self._record(
-            Attempt(
-                job_id=job_id, token=token, started_at=started_at, now=now, outcome=Outcome.RELEASED
-            )
-        )
-
-    def mark_probe_failed(
-        self,
-        job_id: int,
-        token: str,
-        *,
-        started_at: float,
-        now: float,
-        error: str,
-        next_retry_at: float,
-        http_status: int | None = None,
-    ) -> bool:
-        """A failed circuit probe: pending at `next_retry_at`, attempt not counted (history `probe-failed`)."""
-        return self._record(
-            Attempt(
-                job_id=job_id,
-                token=token,
-                started_at=started_at,
-                now=now,
-                outcome=Outcome.PROBE_FAILED,
-                error=error,
-                http_status=http_status,
-                next_retry_at=next_retry_at,
-            )
-        )
 
     def recover_interrupted(self, *, now: float, max_attempts: int) -> list[Job]:
         """Startup recovery of every processing job (history `interrupted`)."""
