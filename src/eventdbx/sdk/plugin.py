@@ -17,6 +17,7 @@ from eventdbx.control.plugin_codec import (
     decode_incoming,
     encode_reply,
     frame_length,
+    take_frames,
 )
 from eventdbx.sdk.plugin_events import Event, Init, event_from_frame, init_from_frame
 
@@ -122,16 +123,13 @@ class Plugin:
             buffer += chunk
             replies: list[bytes] = []
             started = time.monotonic()
-            offset = 0
-            while (size := _frame_size(buffer, offset)) is not None:
-                reply = self._handle(bytes(buffer[offset : offset + size]))
-                offset += size
+            for frame in take_frames(buffer, max_bytes=sys.maxsize):  # the daemon bounds its frames
+                reply = self._handle(frame)
                 if reply is not None and self.ack:
                     replies.append(encode_reply(reply))
                     if time.monotonic() - started > ACK_FLUSH_SECS:
                         _write(sink, replies)
                         replies, started = [], time.monotonic()
-            del buffer[:offset]
             _write(sink, replies)
         if buffer:
             raise EOFError("truncated frame at end of input")
@@ -145,18 +143,6 @@ class Plugin:
         elif incoming.event is not None:
             return self._handle_event(event_from_frame(incoming.sequence, incoming.event))
         return None
-
-
-def _frame_size(buffer: bytearray, offset: int) -> int | None:
-    """Size of the complete frame at `offset`, or None if it has not fully arrived."""
-    if len(buffer) - offset < 8:
-        return None
-    table_len, segments = frame_length(buffer[offset : offset + 4])
-    head = 4 + table_len
-    if len(buffer) - offset < head:
-        return None
-    size = head + body_length(buffer[offset + 4 : offset + head], segments)
-    return size if len(buffer) - offset >= size else None
 
 
 def _write(sink: BinaryIO, replies: list[bytes]) -> None:
