@@ -1,14 +1,21 @@
 """One plugin's delivery loop: claims due jobs (or the circuit probe), runs at most `concurrency`
 deliveries, records outcomes, and on stop releases what did not finish within the grace period.
 
-One task cycles: each cycle writes every attempt that finished since the last one and claims into the free
-slots, in one transaction and one worker-thread hop (SQLite work never runs on the loop). A job is marked
-done only after its sink acknowledged it; a crash before the write redelivers it (at-least-once).
+One task cycles: each cycle writes every attempt that finished since the last one and claims, in one
+transaction and one worker-thread hop (SQLite work never runs on the loop). A job is marked done only after
+its sink acknowledged it; a crash before the write redelivers it (at-least-once).
+
+Claim-ahead: while the endpoint answers fast, a cycle claims up to `concurrency` jobs beyond the free slots
+into `ready`, and a finishing delivery starts the next ready job at once, so slots do not sit idle during
+the write transaction and each transaction carries more jobs. Never more than `concurrency` deliveries run;
+ready jobs are heads (aggregate mode), so ordering holds. Ready jobs that may no longer start (circuit
+open, stopping, lease too short) are unclaimed: pending again, attempt given back, no history entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -17,9 +24,9 @@ from typing import TYPE_CHECKING
 from eventdbx.clock import Clock
 from eventdbx.errors import DeliveryError
 from eventdbx.plugins.circuit import CircuitBreaker, CircuitSnapshot
+from eventdbx.plugins.dispatcher_flight import CycleWrite, Finished, Flight, write_cycle
 from eventdbx.plugins.dispatcher_outcome import (
     OutcomeRecorder,
-    Verdict,
     VerdictKind,
     circuit_wait,
     decide,
@@ -33,9 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventdbx.plugin")
 LOG_SINK_TIMEOUT_SECS = 5.0
-WRITE_DELAY_SECS = (
-    0.005  # the longest a finished attempt waits to be written while slots are still busy
-)
+WRITE_DELAY_SECS = 0.005  # the longest a finished attempt waits to be written while slots are busy
+FAST_SECS = 0.05  # a success answered within this keeps claim-ahead on; anything else turns it off
+LEASE_SLACK_SECS = 1.0  # a ready job starts only if its lease outlasts a full timeout plus this
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,25 +53,6 @@ class DispatcherTiming:
     sweep_secs: float = 5.0
     reload_secs: float = 1.0
     lease_margin_secs: float = 30.0
-
-
-@dataclass(slots=True)
-class _InFlight:
-    job: Job
-    started_at: float
-    probe: bool
-    task: asyncio.Task[None] | None = None
-
-
-@dataclass(slots=True)
-class _Write:
-    """A finished attempt waiting to be written: success (verdict None) or a failure and its verdict."""
-
-    flight: _InFlight
-    status: int | None = None
-    error: DeliveryError | None = None
-    verdict: Verdict | None = None
-    probe_retry_at: float | None = None
 
 
 def lease_secs(definition: PluginDefinition, margin: float) -> float:
@@ -97,10 +85,14 @@ class PluginLoop:
             queue=queue, label=definition.label, max_attempts=max_attempts
         )
         self.lease = lease_secs(definition, timing.lease_margin_secs)
-        self.in_flight: dict[int, _InFlight] = {}
+        self.in_flight: dict[int, Flight] = {}
         self.last_finished = clock.monotonic()
         self.stall_reported = False
-        self._writes: list[_Write] = []
+        self._writes: list[Finished] = []
+        self._ready: collections.deque[Job] = collections.deque()  # claimed ahead, not started
+        self._unclaims: list[tuple[int, str]] = []
+        self._fast = False  # the last attempt succeeded within FAST_SECS: claim ahead
+        self._start_within = self.lease - timing.lease_margin_secs + LEASE_SLACK_SECS
         self._claim_batch = max(1, definition.concurrency // 8)
         self._persisted = self.circuit.snapshot()
         self._signal = asyncio.Event()
@@ -122,9 +114,13 @@ class PluginLoop:
         """Whether new jobs could be claimed now (read from any thread): not while every slot is busy
         (each completion cycles anyway) nor while the circuit is open before its probe is due (a timer
         covers that). With a dead sink this keeps appends from waking the loop for nothing."""
-        if len(self.in_flight) >= self.definition.concurrency:
+        if len(self.in_flight) + len(self._ready) >= self.definition.concurrency + self._window():
             return False
         return not self.circuit.is_open or self.circuit.probe_due()
+
+    def _window(self) -> int:
+        """How many jobs may be claimed beyond the free slots now."""
+        return self.definition.concurrency if self._fast and not self.circuit.is_open else 0
 
     def set_max_attempts(self, max_attempts: int) -> None:
         """Live `plugin_max_attempts` change."""
@@ -153,6 +149,7 @@ class PluginLoop:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._drop_ready()
         await self._flush()
         left = list(self.in_flight.values())
         self.in_flight.clear()
@@ -174,6 +171,8 @@ class PluginLoop:
                 self.circuit.abandon_probe()
             if flight.task is not None:
                 flight.task.cancel()
+        if any(job.id in job_ids for job in self._ready):
+            self._ready = collections.deque(j for j in self._ready if j.id not in job_ids)
         self._signal.set()
 
     # -- claiming --------------------------------------------------------------------------------
@@ -214,24 +213,38 @@ class PluginLoop:
             self._persisted = self.circuit.snapshot()
 
     async def _cycle(self) -> bool:
-        """Write finished attempts and claim into the free slots in one hop; True to cycle again at once."""
-        free = self.definition.concurrency - len(self.in_flight)
+        """Write finished attempts and claim, in one hop; True to cycle again at once."""
+        if self.circuit.is_open:
+            self._drop_ready()
+        else:
+            self._fill()
+        concurrency, window = self.definition.concurrency, self._window()
         busy = bool(self.in_flight)
+        free = concurrency - len(self.in_flight)
+        room = free + window - len(self._ready)
+        batch = max(self._claim_batch, window // 2)
         limit = 0
-        if not self.circuit.is_open and free > 0 and not (busy and free < self._claim_batch):
-            limit = free  # while busy, wait until a few slots are free so one claim fills several
+        if not self.circuit.is_open and room > 0:
+            if free > 0 and not self._ready:
+                if not (busy and free < self._claim_batch):
+                    limit = room  # while busy, wait until a few slots are free so one claim fills several
+            elif room >= batch:
+                limit = room  # top up the ready jobs
         writes = len(self._writes)
         overdue = (
             writes and asyncio.get_running_loop().time() - self._first_write_at >= WRITE_DELAY_SECS
         )
-        if limit or (
-            writes and (not busy or self.circuit.is_open or overdue or writes >= self._claim_batch)
+        if (
+            limit
+            or self._unclaims
+            or (writes and (not busy or self.circuit.is_open or overdue or writes >= batch))
         ):
             claimed = await self._flush(limit)
-            for job in claimed:
-                self._launch(job, probe=False)
+            self._ready.extend(claimed)
+            self._fill()
             if limit:
-                return len(claimed) == limit and len(self.in_flight) < self.definition.concurrency
+                held = len(self.in_flight) + len(self._ready)
+                return len(claimed) == limit and held < concurrency + self._window()
         if self.circuit.is_open and self.circuit.probe_due():
             probe = await asyncio.to_thread(
                 self.queue.claim_probe, self.name, now=self.clock.time(), lease_secs=self.lease,
@@ -241,6 +254,26 @@ class PluginLoop:
                 self.circuit.begin_probe()
                 self._launch(probe, probe=True)
         return False
+
+    def _fill(self) -> None:
+        """Start ready jobs in the free slots (lowest id first); unclaim those whose lease ran short."""
+        if self._stopping or self.circuit.is_open:
+            return
+        ready, concurrency = self._ready, self.definition.concurrency
+        while ready and len(self.in_flight) < concurrency:
+            job = ready.popleft()
+            expires = job.lease_expires_at
+            if expires is not None and expires - self.clock.time() < self._start_within:
+                self._unclaims.append((job.id, job.claim_token or ""))
+                continue
+            self._launch(job, probe=False)
+
+    def _drop_ready(self) -> None:
+        """Ready jobs may not start (circuit open, stopping): unclaim them at the next write."""
+        ready = self._ready
+        if ready:
+            self._unclaims.extend((job.id, job.claim_token or "") for job in ready)
+            ready.clear()
 
     async def _wait_timeout(self, more: bool) -> float:
         """How long to wait for a signal: completions and `wake()` signal; timers cover retries."""
@@ -272,25 +305,29 @@ class PluginLoop:
     # -- delivering ------------------------------------------------------------------------------
 
     def _launch(self, job: Job, *, probe: bool) -> None:
-        flight = _InFlight(job=job, started_at=self.clock.time(), probe=probe)
+        flight = Flight(job=job, started_at=self.clock.time(), probe=probe)
         flight.task = asyncio.create_task(self._deliver(flight))
         self.in_flight[job.id] = flight
 
-    async def _deliver(self, flight: _InFlight) -> None:
+    async def _deliver(self, flight: Flight) -> None:
+        began = asyncio.get_running_loop().time()
         try:
             status = await self.sink.deliver(DeliveryJob.from_job(flight.job))
         except DeliveryError as exc:
-            write = _Write(flight=flight, error=exc)
+            write = Finished(flight=flight, error=exc)
         except Exception as exc:  # a sink bug: retryable, never endpoint-level
             kind = self.definition.kind
             detail = f"{kind} plugin delivery failed: {type(exc).__name__}: {exc}"
-            write = _Write(flight=flight, error=DeliveryError(detail))
+            write = Finished(flight=flight, error=DeliveryError(detail))
         else:
-            write = _Write(flight=flight, status=status)
+            write = Finished(flight=flight, status=status)
         if self.in_flight.get(flight.job.id) is not flight:
             return  # taken back by the lease sweep meanwhile
         del self.in_flight[flight.job.id]
         self._plan(write)
+        self._fast = write.error is None and asyncio.get_running_loop().time() - began < FAST_SECS
+        if self._ready:
+            self._fill()  # the freed slot goes to the next ready job now, not after the next write
         if not self._writes:
             self._first_write_at = asyncio.get_running_loop().time()
         self._writes.append(write)
@@ -298,7 +335,7 @@ class PluginLoop:
         self.stall_reported = False
         self._signal.set()
 
-    def _plan(self, write: _Write) -> None:
+    def _plan(self, write: Finished) -> None:
         """Decide a finished attempt's outcome and update the circuit (pure; the write comes later)."""
         flight, error = write.flight, write.error
         if error is None:
@@ -325,62 +362,27 @@ class PluginLoop:
     # -- recording -------------------------------------------------------------------------------
 
     async def _flush(self, claim_limit: int = 0) -> list[Job]:
-        """Write every finished attempt and a changed circuit, and claim up to `claim_limit` jobs."""
+        """Write every finished attempt, unclaims and a changed circuit, and claim up to `claim_limit` jobs."""
         writes, self._writes = self._writes, []
+        unclaims, self._unclaims = self._unclaims, []
         snapshot = self.circuit.snapshot()
         persist = snapshot if snapshot != self._persisted else None
-        if not writes and persist is None and claim_limit <= 0:
+        if not writes and not unclaims and persist is None and claim_limit <= 0:
             return []
+        cycle = CycleWrite(
+            finished=writes,
+            unclaim=unclaims,
+            circuit=persist,
+            now=self.clock.time(),
+            claim_limit=claim_limit,
+        )
         try:
             claimed = await asyncio.to_thread(
-                self._write_io, writes, persist, self.clock.time(), claim_limit
-            )
+                write_cycle, self.queue, self.recorder, cycle, plugin=self.name,
+                lease_secs=self.lease, ordering=self.definition.ordering,
+            )  # fmt: skip
         except Exception:
             log.exception("recording outcomes for plugin %s failed", self.definition.label)
             return []
         self._persisted = snapshot
-        return claimed
-
-    def _write_io(
-        self, writes: list[_Write], persist: CircuitSnapshot | None, now: float, claim_limit: int
-    ) -> list[Job]:
-        """Worker thread: successes and the claim in one transaction, then failures and the circuit.
-
-        One bad failure write never stops the others.
-        """
-        claimed: list[Job] = []
-        successes = [w for w in writes if w.verdict is None]
-        if successes or claim_limit > 0:
-            _, claimed = self.queue.deliver_and_claim(
-                [(w.flight.job.id, w.flight.job.claim_token or "", w.flight.started_at, w.status)
-                 for w in successes],
-                now=now, plugin=self.name, limit=claim_limit, lease_secs=self.lease,
-                ordering=self.definition.ordering,
-            )  # fmt: skip
-        for write in writes:
-            if write.verdict is None or write.error is None:
-                continue
-            try:
-                self.recorder.failed(
-                    write.flight.job,
-                    write.verdict,
-                    write.error,
-                    started_at=write.flight.started_at,
-                    now=now,
-                    probe_retry_at=write.probe_retry_at,
-                )
-            except Exception:
-                log.exception("recording a failed attempt of %s failed", self.definition.label)
-        if persist is not None:
-            try:
-                self.queue.set_circuit(
-                    self.name,
-                    circuit=persist.circuit,
-                    consecutive_failures=persist.consecutive_failures,
-                    opened_at=persist.opened_at,
-                    next_probe_at=persist.next_probe_at,
-                    probe_failures=persist.probe_failures,
-                )
-            except Exception:  # the claimed jobs must still be delivered
-                log.exception("saving the circuit of plugin %s failed", self.definition.label)
         return claimed

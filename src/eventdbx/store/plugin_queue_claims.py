@@ -103,6 +103,22 @@ def claim_probe(
     return claimed[0] if claimed else None
 
 
+def unclaim(conn: sqlite3.Connection, items: list[tuple[int, str]]) -> list[bool]:
+    """Claimed jobs that were never started go back to pending as if never claimed (attempts-1, no history).
+
+    `items` are (job_id, claim_token); result[i] is False when that token no longer matches.
+    """
+    done = []
+    for job_id, token in items:
+        row = conn.execute(
+            "UPDATE jobs SET status = 'pending', attempts = attempts - 1, lease_expires_at = NULL,"
+            " claim_token = NULL WHERE id = ? AND +status = 'processing' AND claim_token = ? RETURNING id",
+            (job_id, token),
+        ).fetchone()
+        done.append(row is not None)
+    return done
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attempt:
     """How one claimed attempt ended, as reported by the dispatcher."""

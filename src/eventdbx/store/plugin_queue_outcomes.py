@@ -80,16 +80,26 @@ class AttemptOutcomes:
         limit: int,
         lease_secs: float,
         ordering: Ordering,
+        unclaim: Sequence[tuple[int, str]] = (),
     ) -> tuple[list[bool], list[Job]]:
-        """The dispatcher's hot path in ONE write transaction: `mark_delivered_many(items)`, then `claim`
-        (heads promoted by those deliveries are claimable at once)."""
+        """The dispatcher's hot path in ONE write transaction: `mark_delivered_many(items)`, `unclaim`,
+        then `claim` (heads promoted by those deliveries are claimable at once)."""
         attempts = _delivered(items, now=now)
         with self._write() as conn:
             done = claims.record_delivered_many(conn, attempts, now=now) if attempts else []
+            if unclaim:
+                claims.unclaim(conn, list(unclaim))
             claimed = claims.claim(
                 conn, plugin, now=now, limit=limit, lease_secs=lease_secs, ordering=ordering
             )
             return done, self._clear_all(claimed)
+
+    def unclaim(self, items: Sequence[tuple[int, str]]) -> list[bool]:
+        """Claimed jobs never started (claimed ahead, then not sent): pending again with the attempt
+        given back and no history entry; items are (job_id, claim_token). result[i] is False when that
+        token no longer matches."""
+        with self._write() as conn:
+            return claims.unclaim(conn, list(items))
 
     def mark_retry(
         self,
