@@ -161,6 +161,10 @@ class StorageError(EventDBXError):
     prefix = "storage error: "
 
 
+class WriteBusy(StorageError):
+    """a non-waiting write found the write lock held elsewhere; nothing was written"""
+
+
 class IoError(EventDBXError):
     """an I/O operation failed"""
 

@@ -16,7 +16,7 @@ from eventdbx.clock import Clock, SystemClock
 from eventdbx.domain.jsontext import parse_canonical
 from eventdbx.domain.records import AggregateState, EventRecord, IssuedBy, Snapshot
 from eventdbx.domain.timefmt import format_epoch
-from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError
+from eventdbx.errors import AggregateNotFoundError, EventDBXError, StorageError, WriteBusy
 from eventdbx.service_append import Appender, AppendPolicy, WriteCache, staged_view
 from eventdbx.service_reads import require_row, state_as_of, verify_aggregate
 from eventdbx.service_requests import (
@@ -163,13 +163,13 @@ class EventService:
         return prepare(request, self._verify)
 
     @contextmanager
-    def _appending(self) -> Iterator[Appender]:
+    def _appending(self, wait: bool = True) -> Iterator[Appender]:
         """A write transaction with an Appender seeded from this thread's cache while it is still valid."""
         cache: WriteCache | None = getattr(self._local, "cache", None)
         if cache is None:
             cache = self._local.cache = WriteCache()
         try:
-            with self.store.writing() as session:
+            with self.store.writing(wait=wait) as session:
                 token = self.store.change_token()
                 if token != cache.token:
                     cache.clear()
@@ -188,17 +188,18 @@ class EventService:
             return appender.append(prepared)
 
     def append_batch(
-        self, requests: Sequence[AppendRequest]
+        self, requests: Sequence[AppendRequest], *, wait: bool = True
     ) -> list[AppendOutcome | EventDBXError]:
         """Group commit: one transaction; each request gets its own outcome or error.
 
         The pre-transaction checks run inside the write transaction here, so token look-ups share the
         write cache (valid while no other connection has committed) instead of a read transaction each.
         A request that fails its checks writes nothing; a store failure fails every request of the batch.
+        With `wait=False`, a write lock held by another connection raises WriteBusy before anything ran.
         """
         results: list[AppendOutcome | EventDBXError | None] = [None] * len(requests)
         try:
-            with self._appending() as appender:
+            with self._appending(wait) as appender:
                 verify = batch_verifier(
                     self._verify, self._ledger, appender.base, self._settings.auth, self.clock
                 )
@@ -208,9 +209,15 @@ class EventService:
                         results[n] = append(prepare(request, verify))
                     except EventDBXError as exc:  # a rejected request; the others go on
                         results[n] = exc
+        except WriteBusy:  # wait=False and the lock is held elsewhere: nothing ran, the caller retries
+            raise
         except EventDBXError as exc:
             results = [exc if isinstance(r, AppendOutcome) or r is None else r for r in results]
         return [r if r is not None else StorageError("request was not processed") for r in results]
+
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint from this thread (the loop's non-waiting writes never checkpoint)."""
+        self.store.checkpoint()
 
     # -- staging
     def stage(self, request: AppendRequest) -> StagedEntry:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,7 @@ class ControlServer:
         reader_threads: int = 2,
         max_batch: int = 1024,
         frame_stall_secs: float = FRAME_STALL_SECS,
+        inline_appends: bool = True,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -59,8 +61,13 @@ class ControlServer:
         self.readers = ThreadPoolExecutor(
             max_workers=reader_threads, thread_name_prefix="eventdbx-read"
         )
+        inline = inline_appends and settings.durability != "fsync"  # an fsync commit would block the loop
         self.writer: GroupCommitWriter[Any, Any] = GroupCommitWriter(
-            service.append_batch, max_batch=max_batch, on_commit=on_commit
+            service.append_batch,
+            max_batch=max_batch,
+            on_commit=on_commit,
+            inline_batch=functools.partial(service.append_batch, wait=False) if inline else None,
+            housekeeping=service.checkpoint if inline else None,
         )
         self.handlers = Handlers(service, settings, self.readers, self.writer)
         self.connections: set[Connection] = set()

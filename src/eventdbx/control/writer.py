@@ -1,4 +1,4 @@
-"""Group commit: appends from every connection queue to one writer thread that commits them in one transaction.
+"""Group commit: appends from every connection are committed together, on the loop when the lock is free, else on a writer thread.
 
 The same batching hand-over serves point reads (handlers.py): any blocking batch function works.
 """
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from eventdbx.errors import EventDBXError, StorageError
+from eventdbx.errors import EventDBXError, StorageError, WriteBusy
 
 log = logging.getLogger("eventdbx.control.writer")
 
@@ -23,6 +23,8 @@ BatchFn = Callable[[Sequence[Req]], Sequence[Out | EventDBXError]]
 DEFAULT_MAX_BATCH = 1024
 DEFAULT_LINGER_SECS = 0.0008
 _STOP = object()
+_HOUSEKEEPING = object()
+HOUSEKEEPING_EVERY = 1000  # inline batches between two housekeeping calls (a passive WAL checkpoint)
 _Item = tuple[Req, "asyncio.Future[Out]"]
 
 
@@ -36,6 +38,12 @@ class GroupCommitWriter(Generic[Req, Out]):
     reach its usual size (clients answered by one commit come back together); a lone client never waits.
     The outcomes of a batch return to the loop in one callback. `on_commit()` runs on the event loop after
     each batch that committed at least one event.
+
+    With `inline_batch`, a batch is first tried on the loop itself, saving the two thread wake-ups: the
+    function must never wait (raise WriteBusy when the write lock is held elsewhere, never sync files);
+    on WriteBusy, or while earlier appends are still with the thread, the batch goes to the thread as
+    above, so commits keep request order. `housekeeping()` then runs on the thread every
+    HOUSEKEEPING_EVERY inline batches (the loop's writes skip WAL checkpoints, which sync files).
     """
 
     def __init__(
@@ -46,8 +54,14 @@ class GroupCommitWriter(Generic[Req, Out]):
         on_commit: Callable[[], object] | None = None,
         name: str = "eventdbx-writer",
         linger_secs: float = DEFAULT_LINGER_SECS,
+        inline_batch: BatchFn[Req, Out] | None = None,
+        housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self._append_batch = append_batch
+        self._inline = inline_batch
+        self._housekeeping = housekeeping
+        self._in_thread = 0  # requests handed to the thread and not yet resolved (loop side)
+        self._since_housekeeping = 0
         self._max_batch = max(1, max_batch)
         self._linger = linger_secs
         self._typical = 1.0  # moving average of batch sizes: the concurrency level seen lately
@@ -64,6 +78,8 @@ class GroupCommitWriter(Generic[Req, Out]):
         self._closed = False
         self.batches = 0
         self.events = 0
+        self.inline_batches = 0
+        self.busy_fallbacks = 0
 
     def start(self) -> None:
         """Start the writer thread, bound to the running loop."""
@@ -89,8 +105,50 @@ class GroupCommitWriter(Generic[Req, Out]):
     def _hand_over(self) -> None:
         """End of the loop iteration: pass everything submitted during it to the thread at once."""
         pending, self._pending = self._pending, []
-        if pending:
-            self._queue.put(pending)
+        if not pending:
+            return
+        if self._inline is not None and not self._in_thread and self._run_inline(pending):
+            return
+        self._in_thread += len(pending)
+        self._queue.put(pending)
+
+    def _run_inline(self, pending: list[_Item[Req, Out]]) -> bool:
+        """Commit on the loop; False (nothing ran) when the write lock is held elsewhere."""
+        assert self._inline is not None
+        requests = [request for request, _ in pending]
+        results = self._call(self._inline, requests, inline=True)
+        if results is None:
+            self.busy_fallbacks += 1
+            return False
+        self.inline_batches += 1
+        self._since_housekeeping += 1
+        if self._housekeeping is not None and self._since_housekeeping >= HOUSEKEEPING_EVERY:
+            self._since_housekeeping = 0
+            self._queue.put(_HOUSEKEEPING)
+        self._resolve([f for _, f in pending], results)
+        return True
+
+    def _call(
+        self, fn: BatchFn[Req, Out], requests: list[Req], *, inline: bool = False
+    ) -> Sequence[Out | BaseException] | None:
+        """Run a batch function; every failure becomes each request's error (None: inline and busy)."""
+        results: Sequence[Out | BaseException]
+        try:
+            results = fn(requests)
+            if len(results) != len(requests):
+                raise StorageError(
+                    f"append_batch returned {len(results)} results for {len(requests)}"
+                )
+        except WriteBusy:
+            if inline:
+                return None
+            results = [StorageError("the write lock is held by another connection")] * len(requests)
+        except EventDBXError as exc:
+            results = [exc] * len(requests)
+        except Exception as exc:  # a bug or a disk failure must fail the callers, not the thread
+            log.exception("group commit failed")
+            results = [StorageError(str(exc))] * len(requests)
+        return results
 
     async def close(self) -> None:
         """Finish everything queued, then stop the thread."""
@@ -114,6 +172,9 @@ class GroupCommitWriter(Generic[Req, Out]):
                 first = self._queue.get()
                 if first is _STOP:
                     return
+                if first is _HOUSEKEEPING:
+                    self._housekeep()
+                    continue
                 batch = list(first)  # type: ignore[call-overload]
             if not stopping:
                 stopping = self._gather(batch)
@@ -144,28 +205,33 @@ class GroupCommitWriter(Generic[Req, Out]):
                     return False
             if more is _STOP:
                 return True
+            if more is _HOUSEKEEPING:
+                self._housekeep()
+                continue
             batch.extend(more)  # type: ignore[arg-type]
         return False
 
+    def _housekeep(self) -> None:
+        if self._housekeeping is None:
+            return
+        try:
+            self._housekeeping()
+        except Exception:
+            log.exception("writer housekeeping failed")
+
     def _commit(self, batch: list[_Item[Req, Out]]) -> None:
-        requests = [request for request, _ in batch]
-        results: Sequence[Out | BaseException]
+        results = self._call(self._append_batch, [request for request, _ in batch])
+        assert self._loop is not None and results is not None
         try:
-            results = self._append_batch(requests)
-            if len(results) != len(requests):
-                raise StorageError(
-                    f"append_batch returned {len(results)} results for {len(requests)}"
-                )
-        except EventDBXError as exc:
-            results = [exc] * len(requests)
-        except Exception as exc:  # a bug or a disk failure must fail the callers, not the thread
-            log.exception("group commit failed")
-            results = [StorageError(str(exc))] * len(requests)
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(self._resolve, [f for _, f in batch], results)
+            self._loop.call_soon_threadsafe(self._resolve_from_thread, [f for _, f in batch], results)
         except RuntimeError:  # loop already closed
             pass
+
+    def _resolve_from_thread(
+        self, futures: list[asyncio.Future[Out]], results: Sequence[Out | BaseException]
+    ) -> None:
+        self._in_thread -= len(futures)
+        self._resolve(futures, results)
 
     def _resolve(
         self, futures: list[asyncio.Future[Out]], results: Sequence[Out | BaseException]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from eventdbx.errors import StorageError
+from eventdbx.errors import StorageError, WriteBusy
 
 BUSY_TIMEOUT_MS = 10_000
 WRITE_DEADLINE_SECS = 120.0
@@ -116,14 +116,29 @@ class Database:
             _rollback(conn)
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: BEGIN IMMEDIATE (busy retried), COMMIT on exit, ROLLBACK on error."""
+    def write(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE (busy retried), COMMIT on exit, ROLLBACK on error.
+
+        With `wait=False` the BEGIN is tried once and a held lock raises `WriteBusy` at once; such a
+        thread's connection never waits on locks (busy_timeout 0) and never checkpoints inside COMMIT
+        (wal_autocheckpoint 0: a checkpoint syncs files), so the caller must call `checkpoint("PASSIVE")`
+        from another thread now and then.
+        """
         conn = self.connection()
         if conn.in_transaction:
             raise StorageError("nested write transaction")
         try:
-            _retry_busy(conn, "BEGIN IMMEDIATE")
+            if wait:
+                _retry_busy(conn, "BEGIN IMMEDIATE")
+            else:
+                if not getattr(self._local, "nowait", False):
+                    conn.execute("PRAGMA busy_timeout=0")
+                    conn.execute("PRAGMA wal_autocheckpoint=0")
+                    self._local.nowait = True
+                conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            if not wait and is_busy(exc):
+                raise WriteBusy("the write lock is held by another connection") from exc
             raise StorageError(str(exc)) from exc
         try:
             yield conn
@@ -161,10 +176,12 @@ class Database:
             raise StorageError(str(exc)) from exc
         return int(row[0])
 
-    def checkpoint(self) -> None:
-        """Fold the WAL back into the main file (used before measuring size or copying the file)."""
+    def checkpoint(self, mode: str = "TRUNCATE") -> None:
+        """Fold the WAL back into the main file (TRUNCATE: before measuring or copying; PASSIVE: never waits)."""
+        if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+            raise StorageError(f"unknown checkpoint mode {mode!r}")
         try:
-            self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.connection().execute(f"PRAGMA wal_checkpoint({mode})")
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
 

@@ -180,8 +180,13 @@ class Store(Protocol):
         """A consistent read-only session."""
         ...
 
-    def writing(self) -> AbstractContextManager[StoreSession]:
-        """A write transaction, committed when the block exits cleanly."""
+    def writing(self, *, wait: bool = True) -> AbstractContextManager[StoreSession]:
+        """A write transaction, committed when the block exits cleanly; `wait=False` raises WriteBusy
+        at once instead of waiting for a lock another connection holds."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Housekeeping for writers that wrote with `wait=False` (e.g. fold the WAL back); never waits."""
         ...
 
     def data_version(self) -> int:

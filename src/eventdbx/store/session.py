@@ -219,9 +219,9 @@ class SqliteStore:
             yield SqliteSession(conn, self.dek)
 
     @contextmanager
-    def writing(self) -> Iterator[SqliteSession]:
-        """A write transaction."""
-        with self.db.write() as conn:
+    def writing(self, *, wait: bool = True) -> Iterator[SqliteSession]:
+        """A write transaction (`wait=False`: raise WriteBusy at once if the lock is held)."""
+        with self.db.write(wait=wait) as conn:
             yield SqliteSession(conn, self.dek)
 
     def data_version(self) -> int:
@@ -236,6 +236,10 @@ class SqliteStore:
         """The change token after the transaction `token` was read in commits."""
         assert isinstance(token, tuple)
         return self.db.token_after_commit(token)
+
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint on this thread's connection (for writers that never checkpoint)."""
+        self.db.checkpoint("PASSIVE")
 
     def close(self) -> None:
         """Close the database."""

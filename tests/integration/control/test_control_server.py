@@ -167,6 +167,7 @@ async def test_storage_failure_maps_to_storage_error(daemon: Daemon, monkeypatch
         raise RuntimeError("disk on fire")
 
     daemon.server.writer._append_batch = broken
+    daemon.server.writer._inline = broken  # the loop's own commit path fails the same way
     conn = await RawConn.open(daemon.port)
     reply = await conn.call(append(1, daemon.token(), "t", "i", "e_created", {}))
     assert (reply["code"], reply["message"]) == ("storage", "storage error: disk on fire")
