@@ -218,33 +218,14 @@ class PluginLoop:
             self._drop_ready()
         else:
             self._fill()
-        concurrency, window = self.definition.concurrency, self._window()
-        busy = bool(self.in_flight)
-        free = concurrency - len(self.in_flight)
-        room = free + window - len(self._ready)
-        batch = max(self._claim_batch, window // 2)
-        limit = 0
-        if not self.circuit.is_open and room > 0:
-            if free > 0 and not self._ready:
-                if not (busy and free < self._claim_batch):
-                    limit = room  # while busy, wait until a few slots are free so one claim fills several
-            elif room >= batch:
-                limit = room  # top up the ready jobs
-        writes = len(self._writes)
-        overdue = (
-            writes and asyncio.get_running_loop().time() - self._first_write_at >= WRITE_DELAY_SECS
-        )
-        if (
-            limit
-            or self._unclaims
-            or (writes and (not busy or self.circuit.is_open or overdue or writes >= batch))
-        ):
+        limit, flush = self._decide()
+        if flush:
             claimed = await self._flush(limit)
             self._ready.extend(claimed)
             self._fill()
             if limit:
                 held = len(self.in_flight) + len(self._ready)
-                return len(claimed) == limit and held < concurrency + self._window()
+                return len(claimed) == limit and held < self.definition.concurrency + self._window()
         if self.circuit.is_open and self.circuit.probe_due():
             probe = await asyncio.to_thread(
                 self.queue.claim_probe, self.name, now=self.clock.time(), lease_secs=self.lease,
@@ -254,6 +235,30 @@ class PluginLoop:
                 self.circuit.begin_probe()
                 self._launch(probe, probe=True)
         return False
+
+    def _decide(self) -> tuple[int, bool]:
+        """(claim limit, whether to write now): claims wait until a few slots (or ready places) are
+        free so one transaction serves several jobs; finished attempts wait for company up to
+        WRITE_DELAY_SECS while deliveries are running."""
+        concurrency, window = self.definition.concurrency, self._window()
+        busy = bool(self.in_flight)
+        free = concurrency - len(self.in_flight)
+        room = free + window - len(self._ready)
+        batch = max(self._claim_batch, window // 2)
+        limit = 0
+        if not self.circuit.is_open and room > 0:
+            if free > 0 and not self._ready:
+                if not (busy and free < self._claim_batch):
+                    limit = room
+            elif room >= batch:
+                limit = room  # top up the ready jobs
+        writes = len(self._writes)
+        if limit or self._unclaims:
+            return limit, True
+        if not writes:
+            return 0, False
+        overdue = asyncio.get_running_loop().time() - self._first_write_at >= WRITE_DELAY_SECS
+        return 0, not busy or self.circuit.is_open or overdue or writes >= batch
 
     def _fill(self) -> None:
         """Start ready jobs in the free slots (lowest id first); unclaim those whose lease ran short."""
@@ -328,12 +333,15 @@ class PluginLoop:
         self._fast = write.error is None and asyncio.get_running_loop().time() - began < FAST_SECS
         if self._ready:
             self._fill()  # the freed slot goes to the next ready job now, not after the next write
-        if not self._writes:
+        first = not self._writes
+        if first:
             self._first_write_at = asyncio.get_running_loop().time()
         self._writes.append(write)
         self.last_finished = self.clock.monotonic()
         self.stall_reported = False
-        self._signal.set()
+        # wake the cycle only when it has something to do (or to arm the write delay): not per delivery
+        if first or write.error is not None or self._decide() != (0, False):
+            self._signal.set()
 
     def _plan(self, write: Finished) -> None:
         """Decide a finished attempt's outcome and update the circuit (pure; the write comes later)."""

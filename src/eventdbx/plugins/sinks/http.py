@@ -34,6 +34,12 @@ RESERVED_HEADERS = frozenset(
     }
 )
 BODY_EXCERPT_CHARS = 256
+# after the request line and the configured headers: job id (twice), event id, attempt, optional
+# replay/signature lines, Content-Length, body
+_POST = (
+    b"%sIdempotency-Key: %d\r\nX-EventDBX-Job-Id: %d\r\nX-EventDBX-Event-Id: %d\r\n"
+    b"X-EventDBX-Attempt: %d\r\n%sContent-Length: %d\r\n\r\n%s"
+)
 _FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
 
 
@@ -136,7 +142,7 @@ class HttpSink:
         self._target = Target.parse(self.url)
         lines = "".join(f"{k}: {v}\r\n" for k, v in self._base.items())
         where = f"{self._target.path} HTTP/1.1\r\nHost: {self._target.host_header}\r\n{lines}"
-        self._post_head = f"POST {where}"
+        self._post_head = f"POST {where}".encode("latin-1")
         self._head_request = f"HEAD {where}\r\n".encode("latin-1")
 
     def _base_headers(self) -> dict[str, str]:
@@ -153,29 +159,33 @@ class HttpSink:
             self._pool = HttpPool(self._target, limit=self._limit, connect_timeout=self.timeout)
         return self._pool
 
-    def request_headers(self, job: DeliveryJob) -> dict[str, str]:
-        """The per-attempt headers added to the configured ones."""
-        job_id = str(job.job_id)
-        headers = {
-            "Idempotency-Key": job_id,
-            "X-EventDBX-Job-Id": job_id,
-            "X-EventDBX-Event-Id": str(job.event_id),
-            "X-EventDBX-Attempt": str(job.attempt),
-        }
-        if job.replay:
-            headers["X-EventDBX-Replay"] = "true"
-        if self.secret is not None:
-            stamp = int(self._clock.time())
-            headers["webhook-id"] = job_id
-            headers["webhook-timestamp"] = str(stamp)
-            headers["webhook-signature"] = webhook_signature(self.secret, job_id, stamp, job.body)
-        return headers
-
     def request_bytes(self, job: DeliveryJob) -> bytes:
-        """The whole POST of one attempt: request line, headers and the stored wire JSON as is."""
-        lines = "".join(f"{k}: {v}\r\n" for k, v in self.request_headers(job).items())
-        head = f"{self._post_head}{lines}Content-Length: {len(job.body)}\r\n\r\n"
-        return head.encode("latin-1") + job.body
+        """The whole POST of one attempt: request line, configured and per-attempt headers, then the
+        stored wire JSON as is (one bytes formatting: this runs for every delivery)."""
+        extra = b"X-EventDBX-Replay: true\r\n" if job.replay else b""
+        if self.secret is not None:
+            extra += self._signature_lines(job)
+        jid = job.job_id
+        body = job.body
+        return _POST % (
+            self._post_head,
+            jid,
+            jid,
+            job.event_id,
+            job.attempt,
+            extra,
+            len(body),
+            body,
+        )
+
+    def _signature_lines(self, job: DeliveryJob) -> bytes:
+        """Standard Webhooks headers for this attempt (plugins.md §8.1 signing)."""
+        assert self.secret is not None
+        job_id = str(job.job_id)
+        stamp = int(self._clock.time())
+        signature = webhook_signature(self.secret, job_id, stamp, job.body)
+        lines = f"webhook-id: {job_id}\r\nwebhook-timestamp: {stamp}\r\nwebhook-signature: {signature}\r\n"
+        return lines.encode("latin-1")
 
     async def deliver(self, job: DeliveryJob) -> int | None:
         """POST the job's wire JSON; return the 2xx status or raise a classified DeliveryError.
