@@ -1,15 +1,16 @@
 """Benchmark: socket append latency with a dead plugin sink vs no plugins (plugins.md §4: p99 ≤ 110 %).
 
-The daemon side runs in a child process composed exactly as `dbx start` does (EventService, ControlServer with
-`on_commit=pipeline.wake`, PluginPipeline, uvloop). Scenarios, each on a fresh data dir:
+The daemon side runs in a child process composed as `dbx start` does (EventService, ControlServer with
+`on_commit=pipeline.wake`, the plugin pipeline in its own process (PipelineProcess), uvloop); `--inline` runs
+PluginPipeline inside the daemon's process instead, as before the split. Scenarios, each on a fresh data dir:
   none     no plugins;
   refused  an http plugin whose endpoint refuses connections (nothing listens on the port);
   hang     an http plugin whose endpoint accepts and never answers (timeout_secs 5).
 Clients (eventdbx.Client, this process) append sequentially over `--connections` connections. Each scenario
 runs `--runs` times, interleaved; the table shows medians of the per-run p50/p99 and the p99 ratio to `none`,
-plus daemon CPU µs per append.
+plus CPU µs per append of the daemon and of the pipeline process (0 with `--inline`: it is in the daemon's).
 
-Run: .venv/bin/python bench/append_with_dead_sink.py [--events 3000] [--connections 1] [--runs 3]
+Run: .venv/bin/python bench/append_with_dead_sink.py [--events 3000] [--connections 1] [--runs 3] [--inline]
      BENCH_PROFILE=/tmp/daemon.prof ... --runs 1 --scenarios refused   # cProfile of the daemon's loop thread
 """
 
@@ -35,7 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SCENARIOS = ("none", "refused", "hang")
 
 
-def _serve(config: str, endpoint: str | None, conn: Any) -> None:
+def _cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) of another process so far; 0 if it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _serve(config: str, endpoint: str | None, conn: Any, inline: bool) -> None:
     """Child process: the daemon's composition until the parent says stop (its log goes to daemon.log)."""
     import logging
 
@@ -50,10 +62,12 @@ def _serve(config: str, endpoint: str | None, conn: Any) -> None:
     async def main() -> None:
         from eventdbx.config import load_settings
         from eventdbx.control.server import ControlServer
+        from eventdbx.pipeline_process import PipelineProcess
         from eventdbx.plugins.enqueuer import init_cursor
         from eventdbx.plugins.pipeline import PluginPipeline
         from eventdbx.plugins.registry import HttpConfig, PluginDefinition, save_plugins
         from eventdbx.service import EventService
+        from eventdbx.store.plugin_queue import PluginQueue
 
         settings = load_settings(config, create=True)
         settings = dataclasses.replace(
@@ -66,18 +80,21 @@ def _serve(config: str, endpoint: str | None, conn: Any) -> None:
             save_plugins(settings.paths.plugins_json, [hook])
             init_cursor(settings, "hook")
         service = EventService.open(settings, create=True)
-        pipeline = PluginPipeline(settings)
+        pipeline = PluginPipeline(settings) if inline else PipelineProcess(settings)
         server = ControlServer(service, settings, on_commit=pipeline.wake)
         await server.start()
         await pipeline.start()
         conn.send(server.port)
         loop = asyncio.get_running_loop()
+        child = getattr(pipeline, "pid", None)
         while await loop.run_in_executor(None, conn.recv) == "cpu":
-            conn.send(time.process_time())
-        counts = pipeline.queue.counts("hook")
+            conn.send((time.process_time(), _cpu_of(child)))
         await server.close(grace=1.0)
         await pipeline.aclose()
         service.close()
+        queue = PluginQueue.open(settings.paths.plugin_queue, durability=settings.durability)
+        counts = queue.counts("hook")
+        queue.close()
         conn.send((counts.pending + counts.processing, counts.done))
 
     profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile of the daemon's main thread
@@ -127,15 +144,18 @@ async def _hanging_server() -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-def _one_run(scenario: str, events: int, connections: int) -> tuple[float, float, float, str]:
-    """(p50 ms, p99 ms, daemon CPU µs per append, queue note) of one scenario on a fresh data dir."""
+Result = tuple[float, float, float, float, str]
+
+
+def _one_run(scenario: str, events: int, connections: int, inline: bool) -> Result:
+    """(p50 ms, p99 ms, daemon and pipeline CPU µs per append, queue note) of one scenario on a fresh data dir."""
     from socket_throughput import _token
 
     with tempfile.TemporaryDirectory(prefix="dbx-dead-sink-") as tmp:
         config = str(Path(tmp) / "config.toml")
         token = _token(config)
 
-        async def run() -> tuple[float, float, float, str]:
+        async def run() -> Result:
             hang = await _hanging_server() if scenario == "hang" else None
             endpoint = {
                 "none": None,
@@ -144,16 +164,17 @@ def _one_run(scenario: str, events: int, connections: int) -> tuple[float, float
             }[scenario]
             ctx = mp.get_context("spawn")
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(config, endpoint, child), daemon=True)
+            proc = ctx.Process(target=_serve, args=(config, endpoint, child, inline), daemon=True)
             proc.start()
             try:
                 port = await asyncio.to_thread(parent.recv)
                 await _appends(port, token, connections, min(200, events), "warm")
                 parent.send("cpu")
-                cpu0 = await asyncio.to_thread(parent.recv)
+                cpu0, pipeline_cpu0 = await asyncio.to_thread(parent.recv)
                 latencies = sorted(await _appends(port, token, connections, events, "o"))
                 parent.send("cpu")
-                cpu = await asyncio.to_thread(parent.recv) - cpu0
+                cpu, pipeline_cpu = await asyncio.to_thread(parent.recv)
+                cpu, pipeline_cpu = cpu - cpu0, pipeline_cpu - pipeline_cpu0
                 parent.send("stop")
                 open_jobs, done = await asyncio.to_thread(parent.recv)
             finally:
@@ -165,7 +186,8 @@ def _one_run(scenario: str, events: int, connections: int) -> tuple[float, float
             p50 = statistics.median(latencies) * 1000
             p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
             note = "" if scenario == "none" else f"jobs open {open_jobs}, done {done}"
-            return p50, p99, cpu / len(latencies) * 1e6, note
+            per = 1e6 / len(latencies)
+            return p50, p99, cpu * per, pipeline_cpu * per, note
 
         with contextlib.suppress(ImportError):
             import uvloop
@@ -181,29 +203,32 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--inline", action="store_true", help="the pipeline in the daemon's process")
     args = parser.parse_args()
-    results: dict[str, list[tuple[float, float, float, str]]] = {s: [] for s in args.scenarios}
+    results: dict[str, list[Result]] = {s: [] for s in args.scenarios}
     for n in range(args.runs):
         for scenario in args.scenarios:
-            result = _one_run(scenario, args.events, args.connections)
+            result = _one_run(scenario, args.events, args.connections, args.inline)
             results[scenario].append(result)
             print(
                 f"  run {n + 1} {scenario:<8} p50 {result[0]:6.2f} ms  p99 {result[1]:6.2f} ms"
-                f"  daemon CPU {result[2]:5.0f} µs/append  {result[3]}",
+                f"  CPU daemon {result[2]:5.0f} pipeline {result[3]:4.0f} µs/append  {result[4]}",
                 flush=True,
             )
     base = statistics.median(r[1] for r in results["none"]) if "none" in results else None
     print(
         f"append latency, {args.events} appends over {args.connections} connection(s),"
-        f" medians of {args.runs} runs:"
+        f" medians of {args.runs} runs, pipeline {'inline' if args.inline else 'in its own process'}:"
     )
     for scenario, runs in results.items():
         p50 = statistics.median(r[0] for r in runs)
         p99 = statistics.median(r[1] for r in runs)
         cpu = statistics.median(r[2] for r in runs)
+        pipeline_cpu = statistics.median(r[3] for r in runs)
         ratio = f"  p99 ratio {p99 / base:.2f}x (target <= 1.10x)" if base else ""
         print(
-            f"{scenario:<8} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  CPU {cpu:5.0f} µs/append{ratio}"
+            f"{scenario:<8} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  CPU daemon {cpu:5.0f}"
+            f" pipeline {pipeline_cpu:4.0f} µs/append{ratio}"
         )
 
 

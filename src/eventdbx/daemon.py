@@ -21,6 +21,7 @@ from eventdbx.pidfile import InstanceLock, PidInfo, remove_pid_file, write_pid_f
 
 if TYPE_CHECKING:
     from eventdbx.config import Settings
+    from eventdbx.pipeline_process import PipelineProcess
 
 log = logging.getLogger("eventdbx.daemon")
 SETTINGS_POLL_SECS = 1.0
@@ -38,7 +39,7 @@ def run_daemon(settings: Settings, *, foreground: bool) -> int:
         return 1
     try:
         _install_uvloop()
-        return asyncio.run(Daemon(settings).run())
+        return asyncio.run(Daemon(settings, foreground=foreground).run())
     finally:
         lock.release()
 
@@ -53,26 +54,39 @@ def _install_uvloop() -> None:
 class Daemon:
     """Starts and stops the daemon's components in order."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, foreground: bool = False) -> None:
         self.settings = settings
+        self.foreground = foreground
         self.stop = asyncio.Event()
 
     async def run(self) -> int:
         """Serve until a signal asks to stop."""
-        from eventdbx.control.server import ControlServer
-        from eventdbx.plugins.pipeline import PluginPipeline
-        from eventdbx.service import EventService
+        from eventdbx.pipeline_process import PipelineProcess
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+        # The plugin pipeline runs in its own process (its GIL is not the socket's); it starts while we import.
+        pipeline = PipelineProcess(self.settings, log_to_stderr=self.foreground)
+        pipeline_started = asyncio.create_task(pipeline.start())
+        try:
+            await self._serve(pipeline, pipeline_started)
+        finally:
+            pipeline_started.cancel()
+            await asyncio.gather(pipeline_started, return_exceptions=True)
+            await pipeline.aclose()
+        return 0
+
+    async def _serve(self, pipeline: PipelineProcess, pipeline_started: asyncio.Task[None]) -> None:
+        from eventdbx.control.server import ControlServer
+        from eventdbx.service import EventService
+
         service = EventService.open(self.settings, create=True)
-        pipeline = PluginPipeline(self.settings)
         server = ControlServer(service, self.settings, on_commit=pipeline.wake)
         pid_path = self.settings.paths.pid_file
         try:
             await server.start()
-            await pipeline.start()
+            await pipeline_started
             write_pid_file(
                 pid_path,
                 PidInfo(
@@ -89,13 +103,12 @@ class Daemon:
             await self.stop.wait()
             log.info("shutting down")
             watcher.cancel()
-            await server.close(grace=5.0)
-            await pipeline.aclose()
+            # The pipeline's graceful stop (plugins.md §4) runs beside the socket's drain.
+            await asyncio.gather(server.close(grace=5.0), pipeline.aclose())
         finally:
             service.close()
             remove_pid_file(pid_path, only_pid=os.getpid())
             log.info("stopped")
-        return 0
 
     async def _watch_settings(self, *components: object) -> None:
         """Re-read config.toml when it changes so live keys apply within about a second."""

@@ -60,8 +60,11 @@ class DailyGzipHandler(logging.handlers.TimedRotatingFileHandler):
         self.rolloverAt = self.computeRollover(int(time.time()))
 
 
-def configure_logging(logs_dir: Path, *, also_stderr: bool) -> None:
-    """Send every `eventdbx.*` record to the log file (and stderr in the foreground), never stdout."""
+def configure_logging(logs_dir: Path, *, also_stderr: bool, rotate: bool = True) -> None:
+    """Send every `eventdbx.*` record to the log file (and stderr in the foreground), never stdout.
+
+    `rotate=False` is for a helper process writing beside the daemon: it reopens the file after the daemon rotated it.
+    """
     logging.addLevelName(TRACE, "TRACE")
     logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     level = LEVELS.get(os.environ.get("EVENTDBX_LOG_LEVEL", "info").strip().lower(), logging.INFO)
@@ -72,7 +75,11 @@ def configure_logging(logs_dir: Path, *, also_stderr: bool) -> None:
         root.removeHandler(handler)
         handler.close()
     formatter = _Formatter()
-    file_handler = DailyGzipHandler(logs_dir)
+    file_handler: logging.Handler = (
+        DailyGzipHandler(logs_dir)
+        if rotate
+        else logging.handlers.WatchedFileHandler(logs_dir / "eventdbx.log", encoding="utf-8")
+    )
     file_handler.setFormatter(formatter)
     root.addHandler(file_handler)
     if also_stderr:

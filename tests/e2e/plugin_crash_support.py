@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from process_table import process_table
+
 from eventdbx import Client
 from eventdbx.errors import EventDBXError, IoError
 
@@ -132,6 +134,15 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def live_group_members(pgid: int) -> list[str]:
+    """`pid command` of every process of the group that is not a zombie."""
+    members = []
+    for entry in process_table():
+        if entry.pgid == pgid and entry.state != "Z":
+            members.append(f"{entry.pid} {entry.command}")
+    return members
+
+
 @dataclass
 class Daemon:
     """`dbx start --foreground` in its own process group: started, SIGKILLed and restarted by the test."""
@@ -143,6 +154,7 @@ class Daemon:
     log: IO[str]
     proc: subprocess.Popen[bytes] | None = None
     pgids: list[int] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 60) -> float:
         """Start and wait until it serves the control socket; returns the seconds that took."""
@@ -183,9 +195,20 @@ class Daemon:
         return True
 
     def kill(self) -> None:
-        """SIGKILL the daemon's whole process group and reap it."""
-        if self.proc is not None:
-            _kill_group(self.proc, signal.SIGKILL)
+        """SIGKILL the daemon alone and reap it; whatever of its group outlives it for 10 s is an orphan.
+
+        The plugin pipeline process must die by itself (parent-death signal); orphans are recorded, then killed.
+        """
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while (left := live_group_members(self.proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.orphans.extend(left)
+        _kill_group(self.proc, signal.SIGKILL)
 
     def stop(self) -> int:
         """SIGTERM (graceful shutdown); SIGKILL after 20 s. Returns the exit status."""

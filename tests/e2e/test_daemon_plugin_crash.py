@@ -150,6 +150,7 @@ def test_sigkill_under_load_keeps_one_job_per_event_and_delivers_every_event(dbx
     assert not [g for g in [*daemon.pgids, receivers.proc.pid] if group_alive(g)], (
         "orphan processes"
     )
+    assert not daemon.orphans, f"outlived a SIGKILLed daemon by 10 s: {daemon.orphans}"
 
     events = stored_event_ids(dbx.data_dir)
     acked = Counter(load.acked)
