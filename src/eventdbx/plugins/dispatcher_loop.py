@@ -5,8 +5,8 @@ One task cycles: each cycle writes every attempt that finished since the last on
 transaction and one worker-thread hop (SQLite work never runs on the loop). A job is marked done only after
 its sink acknowledged it; a crash before the write redelivers it (at-least-once).
 
-Claim-ahead: while the endpoint answers fast, a cycle claims up to `concurrency` jobs beyond the free slots
-into `ready`, and a finishing delivery starts the next ready job at once, so slots do not sit idle during
+Claim-ahead: while the endpoint answers fast, a cycle claims up to 2 x `concurrency` jobs beyond the free
+slots into `ready`, and a finishing delivery starts the next ready job at once, so slots do not sit idle during
 the write transaction and each transaction carries more jobs. Never more than `concurrency` deliveries run;
 ready jobs are heads (aggregate mode), so ordering holds. Ready jobs that may no longer start (circuit
 open, stopping, lease too short) are unclaimed: pending again, attempt given back, no history entry.
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("eventdbx.plugin")
 LOG_SINK_TIMEOUT_SECS = 5.0
 WRITE_DELAY_SECS = 0.005  # the longest a finished attempt waits to be written while slots are busy
+AHEAD_FACTOR = 2  # ready jobs per slot: covers a write transaction that is slow on a busy machine
 FAST_SECS = 0.05  # a success answered within this keeps claim-ahead on; anything else turns it off
 LEASE_SLACK_SECS = 1.0  # a ready job starts only if its lease outlasts a full timeout plus this
 
@@ -120,7 +121,9 @@ class PluginLoop:
 
     def _window(self) -> int:
         """How many jobs may be claimed beyond the free slots now."""
-        return self.definition.concurrency if self._fast and not self.circuit.is_open else 0
+        if self._fast and not self.circuit.is_open:
+            return AHEAD_FACTOR * self.definition.concurrency
+        return 0
 
     def set_max_attempts(self, max_attempts: int) -> None:
         """Live `plugin_max_attempts` change."""
