@@ -66,7 +66,8 @@ def _serve(config: str, durability: str, conn: Any) -> None:
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, conn.recv) == "cpu":
             conn.send(time.process_time())
-        stats = (server.writer.batches, server.writer.events)
+        stats = (server.writer.batches, server.writer.events, server.writer.inline_batches,
+                 server.writer.busy_fallbacks)
         await server.close(grace=1.0)
         service.close()
         conn.send(stats)
@@ -236,12 +237,16 @@ def main() -> None:
             print(
                 f"daemon memory after {2 * args.events} appended events: VmRSS {rss:.1f} MB (peak {peak:.1f} MB)"
             )
+            wal = Path(tmp) / "event_store.db-wal"
+            wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+            print(f"WAL file: {wal_mb:.1f} MB (bounded by the writer thread's passive checkpoints)")
         finally:
             parent.send("stop")
-            batches, committed = parent.recv()
+            batches, committed, inline, busy = parent.recv()
             proc.join(10)
         print(
-            f"group commit: {committed} events in {batches} batches ({committed / max(batches, 1):.1f}/batch)"
+            f"group commit: {committed} events in {batches} batches ({committed / max(batches, 1):.1f}/batch),"
+            f" {inline} committed on the loop, {busy} busy fallbacks to the writer thread"
         )
 
 

@@ -216,7 +216,7 @@ class EventService:
         return [r if r is not None else StorageError("request was not processed") for r in results]
 
     def checkpoint(self) -> None:
-        """A passive WAL checkpoint from this thread (the loop's non-waiting writes never checkpoint)."""
+        """A WAL checkpoint (RESTART, ≤ 100 ms wait) from this thread (the loop's non-waiting writes never checkpoint)."""
         self.store.checkpoint()
 
     # -- staging

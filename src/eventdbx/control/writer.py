@@ -24,7 +24,7 @@ DEFAULT_MAX_BATCH = 1024
 DEFAULT_LINGER_SECS = 0.0008
 _STOP = object()
 _HOUSEKEEPING = object()
-HOUSEKEEPING_EVERY = 1000  # inline batches between two housekeeping calls (a passive WAL checkpoint)
+HOUSEKEEPING_EVERY = 1000  # inline batches between two housekeeping calls (a WAL checkpoint that rewinds the log)
 _Item = tuple[Req, "asyncio.Future[Out]"]
 
 

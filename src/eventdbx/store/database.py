@@ -121,7 +121,7 @@ class Database:
 
         With `wait=False` the BEGIN is tried once and a held lock raises `WriteBusy` at once; such a
         thread's connection never waits on locks (busy_timeout 0) and never checkpoints inside COMMIT
-        (wal_autocheckpoint 0: a checkpoint syncs files), so the caller must call `checkpoint("PASSIVE")`
+        (wal_autocheckpoint 0: a checkpoint syncs files), so the caller must call `checkpoint("RESTART")`
         from another thread now and then.
         """
         conn = self.connection()
@@ -176,12 +176,23 @@ class Database:
             raise StorageError(str(exc)) from exc
         return int(row[0])
 
-    def checkpoint(self, mode: str = "TRUNCATE") -> None:
-        """Fold the WAL back into the main file (TRUNCATE: before measuring or copying; PASSIVE: never waits)."""
+    def checkpoint(self, mode: str = "TRUNCATE", *, busy_ms: int | None = None) -> None:
+        """Fold the WAL back into the main file (TRUNCATE: before measuring or copying).
+
+        `busy_ms` bounds how long the checkpoint waits for writers and readers (then it gives up quietly).
+        """
         if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
             raise StorageError(f"unknown checkpoint mode {mode!r}")
+        conn = self.connection()
         try:
-            self.connection().execute(f"PRAGMA wal_checkpoint({mode})")
+            if busy_ms is None:
+                conn.execute(f"PRAGMA wal_checkpoint({mode})")
+                return
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+            try:
+                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
 

@@ -238,8 +238,13 @@ class SqliteStore:
         return self.db.token_after_commit(token)
 
     def checkpoint(self) -> None:
-        """A passive WAL checkpoint on this thread's connection (for writers that never checkpoint)."""
-        self.db.checkpoint("PASSIVE")
+        """Checkpoint and rewind the WAL from this thread (for writers that never checkpoint).
+
+        RESTART, not PASSIVE: a passive checkpoint copied every frame but the loop's writer never rewound
+        the log (5 GB of WAL after 200k socket appends); RESTART waits for readers so the next commit starts
+        the WAL from its beginning. It holds off writers while it runs, so it waits at most 100 ms.
+        """
+        self.db.checkpoint("RESTART", busy_ms=100)
 
     def close(self) -> None:
         """Close the database."""

@@ -122,3 +122,19 @@ async def test_a_lock_held_by_another_process_never_blocks_the_loop(daemon: Daem
     assert (await conn.call(_append(5, token, "o-1")))["which"] == "appendEvent"
     await conn.close()
     assert daemon.server.writer.inline_batches >= 2
+
+
+async def test_the_wal_stays_bounded_under_inline_appends(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "HOUSEKEEPING_EVERY", 25)
+    token = daemon.token()
+    conn = await RawConn.open(daemon.port)
+    wal = daemon.settings.paths.event_store.with_name("event_store.db-wal")
+    sizes = []
+    for rid in range(1, 401):
+        assert (await conn.call(_append(rid, token, f"o-{rid % 7}")))["which"] == "appendEvent"
+        if rid % 100 == 0:
+            sizes.append(wal.stat().st_size)
+    await conn.close()
+    assert daemon.server.writer.inline_batches >= 300
+    # ~35 KB of WAL per single-append commit: 400 commits without a rewind would leave ~14 MB
+    assert max(sizes) < 4_000_000, sizes
