@@ -66,18 +66,19 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
-        # The plugin pipeline runs in its own process (its GIL is not the socket's); it starts while we import.
+        # The plugin pipeline runs in its own process (its GIL is not the socket's). It starts beside the socket
+        # and is not waited for: appends never depend on it, and it catches up from its cursors.
         pipeline = PipelineProcess(self.settings, log_to_stderr=self.foreground)
         pipeline_started = asyncio.create_task(pipeline.start())
         try:
-            await self._serve(pipeline, pipeline_started)
+            await self._serve(pipeline)
         finally:
             pipeline_started.cancel()
             await asyncio.gather(pipeline_started, return_exceptions=True)
             await pipeline.aclose()
         return 0
 
-    async def _serve(self, pipeline: PipelineProcess, pipeline_started: asyncio.Task[None]) -> None:
+    async def _serve(self, pipeline: PipelineProcess) -> None:
         from eventdbx.control.server import ControlServer
         from eventdbx.service import EventService
 
@@ -86,7 +87,6 @@ class Daemon:
         pid_path = self.settings.paths.pid_file
         try:
             await server.start()
-            await pipeline_started
             write_pid_file(
                 pid_path,
                 PidInfo(

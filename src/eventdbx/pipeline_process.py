@@ -103,7 +103,11 @@ class PipelineProcess:
         try:
             await self._spawn()
         except Exception as exc:
+            if self._closing.is_set():
+                return  # stopped while starting
             log.error("plugin pipeline process failed to start: %s", exc)
+        if self._closing.is_set():
+            return
         self._watcher = asyncio.create_task(self._watch(), name="plugin-pipeline-watcher")
 
     async def _spawn(self) -> None:

@@ -1,6 +1,6 @@
 """The daemon's plugin pipeline: enqueuer → queue → dispatcher → sinks, plus pruning and process workers.
 
-Composition only: each part owns its behaviour. Shutdown order follows plugins.md §4: the enqueuer finishes its
+Composition only: each part owns its behaviour. The daemon runs it in its own process (`eventdbx.pipeline_child`). Shutdown order follows plugins.md §4: the enqueuer finishes its
 transaction and claiming stops, in-flight deliveries get the grace period, then process workers stop.
 """
 
@@ -60,7 +60,7 @@ class PluginPipeline:
         return str(definition.kind) != "process" or self.supervisor.is_running(definition.name)
 
     def wake(self) -> None:
-        """A socket append committed: run an enqueue pass soon."""
+        """A socket append committed (the daemon's wake message): run an enqueue pass soon."""
         self.enqueuer.wake()
 
     async def start(self) -> None:
