@@ -239,7 +239,7 @@ def main() -> None:
             )
             wal = Path(tmp) / "event_store.db-wal"
             wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
-            print(f"WAL file: {wal_mb:.1f} MB (bounded by the writer thread's passive checkpoints)")
+            print(f"WAL file: {wal_mb:.1f} MB (bounded by the writer thread's RESTART checkpoints)")
         finally:
             parent.send("stop")
             batches, committed, inline, busy = parent.recv()
