@@ -19,6 +19,7 @@ from process_table import process_table
 from tests.conftest import DBX, DbxEnv
 
 from eventdbx import Client
+from eventdbx.pipeline_child import PIPELINE_NICE
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,6 +63,11 @@ def _pipeline_children(daemon_pid: int) -> list[int]:
     return [e.pid for e in process_table() if e.ppid == daemon_pid and e.state != "Z"]
 
 
+def _niced_children(daemon_pid: int) -> bool:
+    children = _pipeline_children(daemon_pid)
+    return len(children) == 1 and os.getpriority(os.PRIO_PROCESS, children[0]) == PIPELINE_NICE
+
+
 def _append(port: int, token_path: Path, aggregate: str) -> None:
     async def go() -> None:
         async with Client("127.0.0.1", port, token=token_path.read_text().strip()) as db:
@@ -87,6 +93,8 @@ def test_pipeline_process_restarts_after_a_crash_and_dies_with_the_daemon(
         try:
             daemon.start()
             assert daemon.proc is not None
+            # the daemon serves before its pipeline process is up; that one runs at background priority
+            _until(lambda: _niced_children(daemon.proc.pid), "the pipeline process")  # type: ignore[union-attr]
             children = _pipeline_children(daemon.proc.pid)
             assert len(children) == 1, children
             _append(port, token, "a-1")
