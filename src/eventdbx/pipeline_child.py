@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from eventdbx.pipeline_process import READY, SETTINGS, WAKE
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventdbx.plugin")
 PR_SET_PDEATHSIG = 1
-# Plugin work is background work: when the cores are contended (2 here, with clients on the same machine) the
-# scheduler must prefer the daemon's socket loop and writer, or every enqueue pass and retry shows up in the append
-# p99 (plugins.md §4: with a dead sink ≤ 110 % of no plugins). Process plugin workers inherit it.
-PIPELINE_NICE = 10
 
 
 def _die_with_parent(parent: int) -> None:
@@ -42,6 +39,18 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:  # the daemon died before prctl took effect
         os._exit(0)
+
+
+def background_thread() -> None:
+    """Run the calling worker thread under SCHED_IDLE (Linux: per thread; elsewhere a no-op).
+
+    Enqueue passes and queue I/O are background work: on contended cores (2 here, clients on the same machine) a
+    normal-priority thread still takes whole time slices from the daemon's socket loop and writer, which showed up in
+    the append p99 with a dead sink (plugins.md §4: ≤ 110 % of no plugins); nice 10 or 19 and SCHED_BATCH did not
+    help, SCHED_IDLE did. The loop thread stays normal, so process plugin workers (forked from it) are unaffected.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _first_settings(sock: socket.socket) -> Settings:
@@ -56,8 +65,6 @@ def main(argv: Sequence[str]) -> int:
     """`<socket fd> <daemon pid> [--stderr]`: serve until stopped; returns the exit status."""
     fd, parent = int(argv[0]), int(argv[1])
     _die_with_parent(parent)
-    with contextlib.suppress(OSError):
-        os.nice(PIPELINE_NICE)
     sock = socket.socket(fileno=fd)
     settings = _first_settings(sock)
     from eventdbx.daemon_log import configure_logging
@@ -106,10 +113,13 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
     from eventdbx.plugins.pipeline import PluginPipeline
 
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(
+        ThreadPoolExecutor(thread_name_prefix="pipeline", initializer=background_thread)
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pipeline = PluginPipeline(settings)
+    pipeline = PluginPipeline(settings, thread_setup=background_thread)
     try:
         await pipeline.start()
         sock.setblocking(False)

@@ -19,7 +19,6 @@ from process_table import process_table
 from tests.conftest import DBX, DbxEnv
 
 from eventdbx import Client
-from eventdbx.pipeline_child import PIPELINE_NICE
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,9 +62,18 @@ def _pipeline_children(daemon_pid: int) -> list[int]:
     return [e.pid for e in process_table() if e.ppid == daemon_pid and e.state != "Z"]
 
 
-def _niced_children(daemon_pid: int) -> bool:
+def _idle_threads(daemon_pid: int) -> bool:
+    """The one pipeline process runs its loop thread normally and its enqueuer thread under SCHED_IDLE."""
     children = _pipeline_children(daemon_pid)
-    return len(children) == 1 and os.getpriority(os.PRIO_PROCESS, children[0]) == PIPELINE_NICE
+    if len(children) != 1:
+        return False
+    try:
+        policies = {
+            int(tid): os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{children[0]}/task")
+        }
+    except OSError:
+        return False
+    return policies.get(children[0]) == os.SCHED_OTHER and os.SCHED_IDLE in policies.values()
 
 
 def _append(port: int, token_path: Path, aggregate: str) -> None:
@@ -93,8 +101,9 @@ def test_pipeline_process_restarts_after_a_crash_and_dies_with_the_daemon(
         try:
             daemon.start()
             assert daemon.proc is not None
-            # the daemon serves before its pipeline process is up; that one runs at background priority
-            _until(lambda: _niced_children(daemon.proc.pid), "the pipeline process")  # type: ignore[union-attr]
+            # the daemon serves before its pipeline process is up; its worker threads run at idle priority,
+            # its loop thread (which forks process plugins) at normal priority
+            _until(lambda: _idle_threads(daemon.proc.pid), "the pipeline process")  # type: ignore[union-attr]
             children = _pipeline_children(daemon.proc.pid)
             assert len(children) == 1, children
             _append(port, token, "a-1")

@@ -52,10 +52,12 @@ class Enqueuer:
         db: Database | None = None,
         clock: Clock | None = None,
         on_jobs: Callable[[set[str]], None] | None = None,
+        thread_setup: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.on_jobs = on_jobs
+        self.thread_setup = thread_setup  # runs first on the pass thread (the pipeline process lowers its priority)
         self._own_queue = queue is None
         self._own_db = db is None
         self.queue = queue or PluginQueue.open(
@@ -205,7 +207,9 @@ class Enqueuer:
         """Run passes until `stop_event` is set; SQLite work happens on one dedicated thread."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueuer")
+        executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="enqueuer", initializer=self.thread_setup
+        )
         try:
             while not stop_event.is_set():
                 self._wake.clear()

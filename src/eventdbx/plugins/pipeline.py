@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from eventdbx.plugins.dispatcher import Dispatcher
@@ -31,7 +32,9 @@ SUPERVISE_SECS = 0.5
 class PluginPipeline:
     """Owns the enqueuer, dispatcher, pruner and worker supervisor of one daemon."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, thread_setup: Callable[[], object] | None = None
+    ) -> None:
         self.settings = settings
         paths = settings.paths
         self.queue = PluginQueue.open(
@@ -44,7 +47,7 @@ class PluginPipeline:
         self.dispatcher = Dispatcher(
             settings, self.queue, self.registry, sink_factory=self._sink, is_runnable=self._runnable
         )
-        self.enqueuer = Enqueuer(settings, on_jobs=self.dispatcher.wake)
+        self.enqueuer = Enqueuer(settings, on_jobs=self.dispatcher.wake, thread_setup=thread_setup)
         self.pruner = QueuePruner(settings, queue=self.queue)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
