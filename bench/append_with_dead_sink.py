@@ -132,16 +132,44 @@ async def _appends(port: int, token: str, connections: int, total: int, tag: str
     return latencies
 
 
-async def _hanging_server() -> asyncio.Server:
-    """Accepts, reads and never answers."""
+def _hang_forever(conn: Any) -> None:
+    """Child process: an endpoint that accepts, reads and never answers, until the parent closes the pipe.
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while await reader.read(65536):
-                pass
-        writer.close()
+    It runs in its own process, not on the measuring clients' loop: reading the dispatcher's requests there
+    delayed the clients' replies and was counted as append latency.
+    """
 
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while await reader.read(65536):
+                    pass
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        conn.send(server.sockets[0].getsockname()[1])
+        with contextlib.suppress(EOFError):
+            await asyncio.to_thread(conn.recv)
+        server.close()
+
+    asyncio.run(main())
+
+
+class _HangingEndpoint:
+    """The hanging endpoint's child process and port."""
+
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_hang_forever, args=(child,), daemon=True)
+        self._proc.start()
+        self.port = int(self._parent.recv())
+
+    def close(self) -> None:
+        self._parent.close()
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
 
 
 Result = tuple[float, float, float, float, str]
@@ -156,11 +184,11 @@ def _one_run(scenario: str, events: int, connections: int, inline: bool) -> Resu
         token = _token(config)
 
         async def run() -> Result:
-            hang = await _hanging_server() if scenario == "hang" else None
+            hang = await asyncio.to_thread(_HangingEndpoint) if scenario == "hang" else None
             endpoint = {
                 "none": None,
                 "refused": f"http://127.0.0.1:{_closed_port()}/hook",
-                "hang": f"http://127.0.0.1:{hang.sockets[0].getsockname()[1] if hang else 0}/hook",
+                "hang": f"http://127.0.0.1:{hang.port if hang else 0}/hook",
             }[scenario]
             ctx = mp.get_context("spawn")
             parent, child = ctx.Pipe()

@@ -130,11 +130,12 @@ async def test_the_wal_stays_bounded_under_inline_appends(daemon: Daemon, monkey
     conn = await RawConn.open(daemon.port)
     wal = daemon.settings.paths.event_store.with_name("event_store.db-wal")
     sizes = []
-    for rid in range(1, 401):
+    for rid in range(1, 801):
         assert (await conn.call(_append(rid, token, f"o-{rid % 7}")))["which"] == "appendEvent"
-        if rid % 100 == 0:
+        if rid % 200 == 0:
             sizes.append(wal.stat().st_size)
     await conn.close()
-    assert daemon.server.writer.inline_batches >= 300
-    # ~35 KB of WAL per single-append commit: 400 commits without a rewind would leave ~14 MB
-    assert max(sizes) < 4_000_000, sizes
+    assert daemon.server.writer.inline_batches >= 600
+    # each single-append commit adds ~35 KB of WAL: 800 commits without a rewind leave ~28 MB; rewinds every
+    # 25 commits keep the file near its high-water mark even when a few checkpoints find a reader and give up
+    assert max(sizes) < 12_000_000, sizes
