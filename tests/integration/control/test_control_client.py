@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from control_daemon import Daemon, StartFn
@@ -107,3 +108,30 @@ async def test_client_token_works_against_a_server_without_authenticate(daemon: 
         assert db.identity is None
         event = await db.append("r", "r-1", "r_created", payload={"ok": True})
         assert event["metadata"]["issued_by"] == {"group": "ops", "user": "alice"}
+
+
+async def test_client_call_times_out_and_leaves_nothing_pending() -> None:
+    replies: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        replies.append(writer)  # keep the connection open, never answer
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                pass
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Client("127.0.0.1", port, token="t", timeout=0.2, authenticate=False) as db:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(errors.IoError) as info:
+                await db.append("order", "o-1", "order_created", payload={"n": 1})
+            assert info.value.message.endswith("no reply within 0.2 s"), info.value.message
+            assert 0.15 <= asyncio.get_running_loop().time() - started < 5
+            assert db._pending == {}  # the expired call left nothing behind
+    finally:
+        for writer in replies:
+            writer.close()
+        server.close()
+        await server.wait_closed()
