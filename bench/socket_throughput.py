@@ -65,7 +65,7 @@ def _serve(config: str, durability: str, conn: Any) -> None:
         conn.send(server.port)
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, conn.recv) == "cpu":
-            conn.send(time.process_time())
+            conn.send((time.process_time(), server.writer.batches, server.writer.events))
         stats = (server.writer.batches, server.writer.events, server.writer.inline_batches,
                  server.writer.busy_fallbacks)
         await server.close(grace=1.0)
@@ -111,10 +111,12 @@ _CPU: dict[str, Any] = {}
 
 
 def _server_cpu() -> float:
-    """CPU seconds the daemon process has used so far."""
+    """CPU seconds the daemon process has used so far (its group-commit counters go to _CPU["commits"])."""
     pipe = _CPU["pipe"]
     pipe.send("cpu")
-    return float(pipe.recv())
+    cpu, batches, events = pipe.recv()
+    _CPU["commits"] = (batches, events)
+    return float(cpu)
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -129,8 +131,11 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 
 
 def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None:
+    before = _CPU.get("commits", (0, 0))
     cpu = _server_cpu()
     used, _CPU["last"] = cpu - _CPU.get("last", cpu), cpu
+    batches, events = (now - then for now, then in zip(_CPU["commits"], before, strict=True))
+    per_commit = f"  {events / batches:4.1f} appends/commit" if batches else ""
     mine = time.process_time()
     client, _CPU["client"] = mine - _CPU.get("client", mine), mine
     latencies.sort()
@@ -140,7 +145,7 @@ def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None
     )
     print(
         f"{name:<42} {ops:>8} ops {seconds:>7.2f} s {ops / seconds:>10,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-        f"  daemon CPU {used / ops * 1e6:5.0f} µs/op  (client CPU {client / ops * 1e6:4.0f} µs/op)",
+        f"  daemon CPU {used / ops * 1e6:5.0f} µs/op  (client CPU {client / ops * 1e6:4.0f} µs/op){per_commit}",
         flush=True,
     )
 
