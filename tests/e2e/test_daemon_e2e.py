@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_receiver import recording_receiver
 from tests.conftest import DbxEnv
 
 from eventdbx import Client
@@ -32,23 +31,8 @@ def daemon(dbx: DbxEnv) -> Iterator[tuple[DbxEnv, int]]:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[int, list[bytes]]]:
-    bodies: list[bytes] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1]), bodies
-    server.shutdown()
-    server.server_close()
+    with recording_receiver() as port_and_bodies:
+        yield port_and_bodies
 
 
 def _until(predicate: object, timeout: float = 20) -> None:

@@ -4,16 +4,15 @@ SIGKILLed daemon and stops with a graceful one."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_receiver import recording_receiver
 from plugin_crash_support import Daemon, live_group_members
 from process_table import process_table
 from tests.conftest import DBX, DbxEnv
@@ -30,25 +29,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def receiver() -> Iterator[list[bytes]]:
-    bodies: list[bytes] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    bodies.append(str(server.server_address[1]).encode())  # [0]: the port
-    yield bodies
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[tuple[int, list[bytes]]]:
+    with recording_receiver() as port_and_bodies:
+        yield port_and_bodies
 
 
 def _until(predicate: object, what: str, timeout: float = 20) -> None:
@@ -85,15 +68,16 @@ def _append(port: int, token_path: Path, aggregate: str) -> None:
 
 
 def _delivered(bodies: list[bytes], aggregate: str) -> bool:
-    return any(f'"aggregate_id":"{aggregate}"'.encode() in b for b in bodies[1:])
+    return any(f'"aggregate_id":"{aggregate}"'.encode() in b for b in bodies)
 
 
 def test_pipeline_process_restarts_after_a_crash_and_dies_with_the_daemon(
-    dbx: DbxEnv, receiver: list[bytes]
+    dbx: DbxEnv, receiver: tuple[int, list[bytes]]
 ) -> None:
     port = _free_port()
     dbx.ok("config", "--socket-bind", f"127.0.0.1:{port}")
-    endpoint = f"http://127.0.0.1:{int(receiver[0])}/hook"
+    http_port, bodies = receiver
+    endpoint = f"http://127.0.0.1:{http_port}/hook"
     dbx.ok("plugin", "config", "http", "--name", "hook", "--endpoint", endpoint)
     token = dbx.data_dir / "cli.token"
     with (dbx.home / "daemon.stderr").open("w") as log:
@@ -107,7 +91,7 @@ def test_pipeline_process_restarts_after_a_crash_and_dies_with_the_daemon(
             children = _pipeline_children(daemon.proc.pid)
             assert len(children) == 1, children
             _append(port, token, "a-1")
-            _until(lambda: _delivered(receiver, "a-1"), "delivery by the pipeline process")
+            _until(lambda: _delivered(bodies, "a-1"), "delivery by the pipeline process")
 
             os.kill(children[0], signal.SIGKILL)
             _until(
@@ -115,13 +99,13 @@ def test_pipeline_process_restarts_after_a_crash_and_dies_with_the_daemon(
                 "the restarted pipeline process",
             )
             _append(port, token, "a-2")
-            _until(lambda: _delivered(receiver, "a-2"), "delivery after the restart")
+            _until(lambda: _delivered(bodies, "a-2"), "delivery after the restart")
 
             daemon.kill()  # the daemon alone: its pipeline process must follow by itself
             assert not daemon.orphans, daemon.orphans
             dbx.ok("aggregate", "apply", "order", "a-3", "order_created")
             daemon.start()
-            _until(lambda: _delivered(receiver, "a-3"), "a CLI append delivered after restart")
+            _until(lambda: _delivered(bodies, "a-3"), "a CLI append delivered after restart")
             assert daemon.stop() == 0
             assert not live_group_members(daemon.proc.pid), "the graceful stop left a process"
         finally:
