@@ -139,10 +139,10 @@ class GroupCommitWriter(Generic[Req, Out]):
                 raise StorageError(
                     f"append_batch returned {len(results)} results for {len(requests)}"
                 )
-        except WriteBusy:
+        except WriteBusy as exc:
             if inline:
                 return None
-            results = [StorageError("the write lock is held by another connection")] * len(requests)
+            results = [exc] * len(requests)
         except EventDBXError as exc:
             results = [exc] * len(requests)
         except Exception as exc:  # a bug or a disk failure must fail the callers, not the thread

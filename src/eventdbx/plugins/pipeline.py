@@ -1,7 +1,8 @@
 """The daemon's plugin pipeline: enqueuer → queue → dispatcher → sinks, plus pruning and process workers.
 
-Composition only: each part owns its behaviour. The daemon runs it in its own process (`eventdbx.pipeline_child`). Shutdown order follows plugins.md §4: the enqueuer finishes its
-transaction and claiming stops, in-flight deliveries get the grace period, then process workers stop.
+Composition only: each part owns its behaviour. The daemon runs it in its own process (`eventdbx.pipeline_child`).
+Shutdown order follows plugins.md §4: the enqueuer finishes its transaction and claiming stops, in-flight deliveries
+get the grace period, then process workers stop.
 """
 
 from __future__ import annotations

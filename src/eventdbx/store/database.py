@@ -184,15 +184,15 @@ class Database:
         if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
             raise StorageError(f"unknown checkpoint mode {mode!r}")
         conn = self.connection()
+        own_ms = 0 if getattr(self._local, "nowait", False) else BUSY_TIMEOUT_MS
         try:
-            if busy_ms is None:
-                conn.execute(f"PRAGMA wal_checkpoint({mode})")
-                return
-            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+            if busy_ms is not None:
+                conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             try:
                 conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
             finally:
-                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                if busy_ms is not None:
+                    conn.execute(f"PRAGMA busy_timeout={own_ms}")
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
 

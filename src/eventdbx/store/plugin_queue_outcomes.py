@@ -49,16 +49,7 @@ class AttemptOutcomes:
         http_status: int | None = None,
     ) -> bool:
         """done/delivered; False if the claim token no longer matches."""
-        return self._record(
-            Attempt(
-                job_id=job_id,
-                token=token,
-                started_at=started_at,
-                now=now,
-                outcome=Outcome.DELIVERED,
-                http_status=http_status,
-            )
-        )
+        return self._record(_delivered([(job_id, token, started_at, http_status)], now=now)[0])
 
     def mark_delivered_many(
         self, items: Sequence[tuple[int, str, float, int | None]], *, now: float

@@ -186,7 +186,7 @@ class Store(Protocol):
         ...
 
     def checkpoint(self) -> None:
-        """Housekeeping for writers that wrote with `wait=False` (e.g. fold the WAL back); never waits."""
+        """Housekeeping for writers that wrote with `wait=False` (e.g. fold the WAL back); waits briefly at most."""
         ...
 
     def data_version(self) -> int:

@@ -102,3 +102,25 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     raw.close()
     with pytest.raises(StorageError, match="newer than this build"):
         Database.open(path, "normal", create=False)
+
+
+def test_a_non_waiting_write_fails_fast_and_stays_non_waiting(tmp_path: Path) -> None:
+    from eventdbx.errors import WriteBusy
+
+    with Database.open(tmp_path / "event_store.db", "normal", create=True) as db:
+        with db.write(wait=False) as conn:
+            set_last_event_id(conn, 1)
+        holder = sqlite3.connect(db.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(WriteBusy), db.write(wait=False) as conn:
+                set_last_event_id(conn, 2)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        db.checkpoint("RESTART", busy_ms=5)  # its own bounded wait, then the connection's own again
+        conn = db.connection()
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        with db.read() as reader:
+            assert last_event_id(reader) == 1
