@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
@@ -84,6 +85,9 @@ class Client:
         self._transport: asyncio.Transport | None = None
         self._protocol: _ReplyProtocol | None = None
         self._pending: dict[int, asyncio.Future[msg.Response]] = {}
+        # (deadline, request id, timeout) in send order; one timer watches the earliest (cheaper than one per call)
+        self._deadlines: deque[tuple[float, int, float]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._next_id = 1
         self._failure: errors.EventDBXError | None = None
         self.identity: Identity | None = None
@@ -199,24 +203,56 @@ class Client:
             raise self._failure
         request_id = self._next_id
         self._next_id += 1
-        future: asyncio.Future[msg.Response] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[msg.Response] = loop.create_future()
         self._pending[request_id] = future
         self._transport.write(msg.encode_request(build(request_id)))
-        try:
-            async with asyncio.timeout(self.timeout):
-                reply = await future
-        except TimeoutError as exc:
-            self._pending.pop(request_id, None)
-            raise errors.IoError(f"no reply within {self.timeout} s") from exc
+        if self.timeout is not None:
+            self._watch(loop, self.timeout, request_id)
+        reply = await future
         if reply.kind == "error":
             raise error_from_wire(reply.error_code, reply.error_message)
         return reply
 
+    def _watch(self, loop: asyncio.AbstractEventLoop, timeout: float, request_id: int) -> None:
+        """Fail the call with IoError unless its reply arrives within `timeout` seconds."""
+        deadline = loop.time() + timeout
+        self._deadlines.append((deadline, request_id, timeout))
+        watchdog = self._watchdog
+        if watchdog is None or deadline < watchdog.when():
+            if watchdog is not None:
+                watchdog.cancel()
+            self._watchdog = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        """The watchdog: fail every call past its deadline, then wait for the next deadline."""
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        kept: deque[tuple[float, int, float]] = deque()
+        for entry in self._deadlines:  # a shortened timeout can leave the deque unsorted
+            deadline, request_id, timeout = entry
+            future = self._pending.get(request_id)
+            if future is None or future.done():
+                continue
+            if deadline > now:
+                kept.append(entry)
+                continue
+            del self._pending[request_id]
+            future.set_exception(errors.IoError(f"no reply within {timeout} s"))
+        self._deadlines = kept
+        if kept:
+            self._watchdog = loop.call_at(min(entry[0] for entry in kept), self._expire)
+
     def _on_frame(self, frame: bytes) -> None:
         reply = msg.decode_response(frame)
-        future = self._pending.pop(reply.id, None)
+        pending = self._pending
+        future = pending.pop(reply.id, None)
         if future is not None and not future.done():
             future.set_result(reply)
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1] not in pending:  # answered (replies come in order, mostly)
+            deadlines.popleft()
 
     def _on_lost(self, failure: errors.EventDBXError) -> None:
         if self._failure is None:
@@ -224,6 +260,10 @@ class Client:
         self._fail_all(failure)
 
     def _fail_all(self, failure: errors.EventDBXError) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._deadlines.clear()
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():

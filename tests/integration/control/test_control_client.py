@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from control_daemon import Daemon, StartFn
@@ -110,28 +111,64 @@ async def test_client_token_works_against_a_server_without_authenticate(daemon: 
         assert event["metadata"]["issued_by"] == {"group": "ops", "user": "alice"}
 
 
-async def test_client_call_times_out_and_leaves_nothing_pending() -> None:
-    replies: list[asyncio.StreamWriter] = []
+@contextlib.asynccontextmanager
+async def _silent_server() -> AsyncIterator[int]:
+    """A server that accepts, reads and never answers; yields its port."""
+    writers: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        replies.append(writer)  # keep the connection open, never answer
+        writers.append(writer)  # keep the connection open, never answer
         with contextlib.suppress(ConnectionError):
             while await reader.read(65536):
                 pass
         writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     try:
-        async with Client("127.0.0.1", port, token="t", timeout=0.2, authenticate=False) as db:
-            started = asyncio.get_running_loop().time()
-            with pytest.raises(errors.IoError) as info:
-                await db.append("order", "o-1", "order_created", payload={"n": 1})
-            assert info.value.message.endswith("no reply within 0.2 s"), info.value.message
-            assert 0.15 <= asyncio.get_running_loop().time() - started < 5
-            assert db._pending == {}  # the expired call left nothing behind
+        yield server.sockets[0].getsockname()[1]
     finally:
-        for writer in replies:
+        for writer in writers:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_client_call_times_out_and_leaves_nothing_pending() -> None:
+    async with _silent_server() as port, Client("127.0.0.1", port, token="t", timeout=0.2,
+                                                 authenticate=False) as db:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(errors.IoError) as info:
+            await db.append("order", "o-1", "order_created", payload={"n": 1})
+        assert info.value.message.endswith("no reply within 0.2 s"), info.value.message
+        assert 0.15 <= asyncio.get_running_loop().time() - started < 5
+        assert db._pending == {}  # the expired call left nothing behind
+        assert not db._deadlines
+
+
+async def test_client_shortened_timeout_fires_before_an_earlier_longer_one() -> None:
+    async with _silent_server() as port, Client("127.0.0.1", port, token="t", timeout=30,
+                                                 authenticate=False) as db:
+        slow = asyncio.ensure_future(db.get_aggregate("order", "o-1"))
+        for _ in range(100):  # let the first call send and arm the watchdog for 30 s
+            if db._watchdog is not None:
+                break
+            await asyncio.sleep(0)
+        assert db._watchdog is not None
+        db.timeout = 0.2
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(errors.IoError) as info:
+            await db.get_aggregate("order", "o-2")
+        assert info.value.message.endswith("no reply within 0.2 s"), info.value.message
+        assert asyncio.get_running_loop().time() - started < 5  # not the first call's 30 s
+        assert not slow.done()  # still within its own 30 s
+        slow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow
+
+
+async def test_client_answered_calls_leave_no_deadlines_behind(daemon: Daemon) -> None:
+    async with Client("127.0.0.1", daemon.port, token=daemon.token(), timeout=30) as db:
+        await asyncio.gather(*(db.append("order", f"o-{n % 5}", "order_created" if n < 5 else "order_updated",
+                                         payload={"n": n}) for n in range(200)))
+        assert db._pending == {} and not db._deadlines
+    assert db._watchdog is None  # closing cancels the timer
