@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eventdbx.control.wire import Message, Struct, WireError
+from eventdbx.control.wire import TEXT_KIND, Message, Struct, WireError, single_segment_texts
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 NESTING_LIMIT = 64
@@ -106,6 +106,75 @@ def _blank_to_none(text: str) -> str | None:
 
 def decode_request(frame: bytes) -> Request:
     """Decode one framed ControlRequest; RequestDecodeError (with the id when readable) otherwise."""
+    request = _decode_fast(frame)
+    return request if request is not None else _decode_general(frame)
+
+
+# The fast path reads what reference clients send (one segment, plain forward pointers, the struct sizes of
+# this schema) with a few unpacks; anything else, including every error, goes to the general reader, so
+# results and error messages are the general reader's by construction.
+_HEADER = struct.Struct("<IIQQQQ")  # seg count-1, seg size, root ptr, id, tag word, member ptr
+_ROOT_POINTER = (2 << 32) | (1 << 48)  # struct at offset 0: 2 data words, 1 pointer
+_ONE = struct.Struct("<Q")
+_TWO = struct.Struct("<QQ")
+_THREE = struct.Struct("<QQQ")
+_EIGHT = struct.Struct("<8Q")
+
+
+def _decode_fast(frame: bytes) -> Request | None:
+    """A canonical single-segment ControlRequest, or None when the general reader must look at it."""
+    if len(frame) < 40:
+        return None
+    count, size, root, request_id, tag, member = _HEADER.unpack_from(frame)
+    tag &= 0xFFFF
+    if count or root != _ROOT_POINTER or size < 4 or 8 + 8 * size > len(frame) or member & 0x80000003:
+        return None
+    at = 4 + ((member & 0xFFFFFFFF) >> 2)
+    data, ptrs = (member >> 32) & 0xFFFF, member >> 48
+    if at + data + ptrs > size:
+        return None
+    if tag == 3:
+        return _fast_append(frame, size, at, data, request_id) if data >= 2 and ptrs >= 8 else None
+    return _fast_other(frame, size, at, data, ptrs, request_id, tag)
+
+
+def _fast_append(frame: bytes, size: int, at: int, data: int, request_id: int) -> AppendEvent | None:
+    """appendEvent on the fast path (its member struct at segment word `at`)."""
+    texts = single_segment_texts(frame, size, at + data, _EIGHT.unpack_from(frame, 8 + 8 * (at + data)))
+    if texts is None:
+        return None
+    flags, version = _TWO.unpack_from(frame, 8 + 8 * at)
+    token, aggregate_type, aggregate_id, event_type, payload, patch, note, metadata = texts
+    return AppendEvent(
+        id=request_id, token=token.strip(), aggregate_type=aggregate_type, aggregate_id=aggregate_id,
+        event_type=event_type, payload_json=_blank_to_none(payload), patch_json=_blank_to_none(patch),
+        note=note if flags & 1 else None, metadata_json=_blank_to_none(metadata) if flags & 2 else None,
+        expected_version=version if flags & 4 else None,
+    )
+
+
+def _fast_other(frame: bytes, size: int, at: int, data: int, ptrs: int, request_id: int, tag: int) -> Request | None:
+    """The other variants on the fast path."""
+    if tag == 5:
+        token = single_segment_texts(frame, size, at + data, _ONE.unpack_from(frame, 8 + 8 * (at + data))) if ptrs else None
+        return None if token is None else Authenticate(id=request_id, token=token[0].strip())
+    if tag >= 6 or (tag != 0 and ptrs < 2) or (tag in (0, 2) and data < 3):
+        return None
+    pair = single_segment_texts(frame, size, at + data, _TWO.unpack_from(frame, 8 + 8 * (at + data))) if tag else []
+    if pair is None:
+        return None
+    if tag == 1 or tag == 4:
+        kind = GetAggregate if tag == 1 else VerifyAggregate
+        return kind(id=request_id, aggregate_type=pair[0], aggregate_id=pair[1])
+    skip, take, has_take = _THREE.unpack_from(frame, 8 + 8 * at)
+    if tag == 0:
+        return ListAggregates(id=request_id, skip=skip, take=take if has_take & 1 else None)
+    return ListEvents(id=request_id, aggregate_type=pair[0], aggregate_id=pair[1], skip=skip,
+                      take=take if has_take & 1 else None)
+
+
+def _decode_general(frame: bytes) -> Request:
+    """decode_request through the general reader (any segment layout, far pointers, every error)."""
     request_id = 0
     try:
         root = Message(frame).root()
@@ -166,35 +235,41 @@ def encode_request(request: Request) -> bytes:
 # ---- text-only messages are built directly (one copy); authenticate replies go through pycapnp ----
 
 _TAG_LIST_AGGREGATES, _TAG_GET, _TAG_LIST_EVENTS, _TAG_APPEND, _TAG_VERIFY, _TAG_ERROR, _TAG_AUTH = range(7)
-_HEADER = struct.Struct("<IIQQQQ")  # seg count-1, seg size, root ptr, id, tag word, member ptr
+_PADS = tuple(b"\0" * (8 - k) for k in range(8))  # a text's NUL and its padding to a word, by length % 8
+_SINGLE_TEXT = struct.Struct("<IIQQQQQ")  # the header, then the member's one text pointer
 
 
 def _text_reply(request_id: int, tag: int, texts: Sequence[str | bytes], data: bytes = b"") -> bytes:
     """Control{Request,Response}{id, member(data words, texts...)} as one segment (texts as str or UTF-8)."""
-    blobs = [t if isinstance(t, bytes) else t.encode() for t in texts]
-    data_words = len(data) // 8
-    ptrs = len(blobs)
-    inner = bytearray(data)
-    pointer_area = bytearray(8 * ptrs)
-    tail = bytearray()
-    for index, blob in enumerate(blobs):
+    ptrs = len(texts)
+    parts = [b"", data, b""]  # the header and the pointer section follow once the sizes are known
+    pointers = []
+    tail_words = 0
+    for index, text in enumerate(texts):
+        blob = text if isinstance(text, bytes) else text.encode()
         # list pointer: offset from the end of this pointer word to the text start
-        start_word = (ptrs - index - 1) + len(tail) // 8
-        size = len(blob) + 1
-        struct.pack_into("<Q", pointer_area, 8 * index, (start_word << 2) | 1 | (2 << 32) | (size << 35))
-        tail += blob
-        tail += b"\0" * (8 - len(blob) % 8)
-    inner += pointer_area
-    inner += tail
-    words = 4 + len(inner) // 8
-    root_ptr = (2 << 32) | (1 << 48)
-    member_ptr = (data_words << 32) | (ptrs << 48)
-    return _HEADER.pack(0, words, root_ptr, request_id, tag, member_ptr) + bytes(inner)
+        pointers.append(((ptrs - index - 1 + tail_words) << 2) | TEXT_KIND | ((len(blob) + 1) << 35))
+        parts += (blob, _PADS[len(blob) & 7])
+        tail_words += (len(blob) >> 3) + 1
+    data_words = len(data) // 8
+    words = 4 + data_words + ptrs + tail_words
+    parts[0] = _HEADER.pack(0, words, _ROOT_POINTER, request_id, tag, (data_words << 32) | (ptrs << 48))
+    parts[2] = struct.pack(f"<{ptrs}Q", *pointers)
+    return b"".join(parts)
+
+
+def _single_text(request_id: int, tag: int, text: str | bytes) -> bytes:
+    """_text_reply for a member that is one text and no data words (the hot replies), in one pack."""
+    blob = text if isinstance(text, bytes) else text.encode()
+    length = len(blob)
+    head = _SINGLE_TEXT.pack(0, 6 + (length >> 3), _ROOT_POINTER, request_id, tag, 1 << 48,
+                             TEXT_KIND | ((length + 1) << 35))
+    return b"".join((head, blob, _PADS[length & 7]))
 
 
 def encode_list_aggregates(request_id: int, aggregates_json: str | bytes) -> bytes:
     """ControlResponse{listAggregates{aggregatesJson}}."""
-    return _text_reply(request_id, _TAG_LIST_AGGREGATES, (aggregates_json,))
+    return _single_text(request_id, _TAG_LIST_AGGREGATES, aggregates_json)
 
 
 def encode_get_aggregate(request_id: int, found: bool, aggregate_json: str | bytes) -> bytes:
@@ -204,17 +279,17 @@ def encode_get_aggregate(request_id: int, found: bool, aggregate_json: str | byt
 
 def encode_list_events(request_id: int, events_json: str | bytes) -> bytes:
     """ControlResponse{listEvents{eventsJson}}."""
-    return _text_reply(request_id, _TAG_LIST_EVENTS, (events_json,))
+    return _single_text(request_id, _TAG_LIST_EVENTS, events_json)
 
 
 def encode_append(request_id: int, event_json: str | bytes) -> bytes:
     """ControlResponse{appendEvent{eventJson}}."""
-    return _text_reply(request_id, _TAG_APPEND, (event_json,))
+    return _single_text(request_id, _TAG_APPEND, event_json)
 
 
 def encode_verify(request_id: int, merkle_root: str) -> bytes:
     """ControlResponse{verifyAggregate{merkleRoot}}."""
-    return _text_reply(request_id, _TAG_VERIFY, (merkle_root,))
+    return _single_text(request_id, _TAG_VERIFY, merkle_root)
 
 
 def encode_error(request_id: int, code: str, message: str) -> bytes:

@@ -1,8 +1,9 @@
 """A minimal, bounds-checked Cap'n Proto reader for the control messages (structs, text, far pointers).
 
-The hot path decodes every request with it (pycapnp costs more per message than the rest of a request);
-tests compare it against pycapnp on fuzzed frames. Limits: each read is bounded by the frame, requests are
-two levels deep and read a fixed number of fields, so traversal and nesting stay far below 8 Mi words / 64.
+Requests that single_segment_texts (the fast path for canonical one-segment frames) does not take are decoded with
+Message (pycapnp costs more per message than the rest of a request); tests compare both against pycapnp on fuzzed
+frames. Limits: each read is bounded by the frame, requests are two levels deep and read a fixed number of fields,
+so traversal and nesting stay far below 8 Mi words / 64.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import struct
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
+TEXT_KIND = (2 << 32) | 1  # a list pointer to bytes
+_PLAIN_TEXT_MASK = (7 << 32) | (1 << 31) | 3  # pointer kind, element size and the offset's sign bit
 
 
 class WireError(Exception):
@@ -99,6 +102,33 @@ class Message:
             return self.frame[start:start + size - 1].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise WireError(f"invalid UTF-8 in text field: {exc.reason}") from None
+
+
+def single_segment_texts(frame: bytes, size: int, word: int, pointers: tuple[int, ...]) -> list[str] | None:
+    """The texts of `pointers`, stored from word `word` on in the only segment of `frame` (`size` words).
+
+    None when one is not a plain forward text pointer to a NUL-terminated UTF-8 text inside the segment (a null
+    pointer is ""): the caller then reads the message with Message, which gives the precise error if any.
+    """
+    texts: list[str] = []
+    append = texts.append
+    limit = 8 + 8 * size
+    try:
+        for pointer in pointers:
+            word += 1
+            if pointer & _PLAIN_TEXT_MASK != TEXT_KIND:
+                if pointer:
+                    return None
+                append("")
+                continue
+            start = 8 + 8 * (word + ((pointer & 0xFFFFFFFF) >> 2))
+            nul = start + (pointer >> 35) - 1  # the text ends inside the segment, NUL-terminated
+            if not start <= nul < limit or frame[nul]:
+                return None
+            append(frame[start:nul].decode())
+    except UnicodeDecodeError:
+        return None
+    return texts
 
 
 def _offset(pointer: int) -> int:
