@@ -13,6 +13,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _U16 = struct.Struct("<H")
+_SINGLE_HEADER = struct.Struct("<II")
 
 
 class FrameError(Exception):
@@ -44,6 +45,12 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Append bytes and return every frame now complete (each as its own bytes object)."""
         buf = self._buf
+        if not buf and len(data) >= 8:
+            # the usual read: exactly one whole single-segment frame, returned without buffering it
+            count, size = _SINGLE_HEADER.unpack_from(data)
+            if not count and len(data) == 8 + 8 * size and 8 * size <= self.max_message_bytes \
+                    and self.max_segments >= 1:
+                return [bytes(data)]
         buf += data
         frames: list[bytes] = []
         pos = 0

@@ -1,16 +1,19 @@
-"""The request fast path agrees with the general reader; the hand-built replies match the former encoder byte for byte."""
+"""The request fast paths (framing, decoding) agree with the general ones; replies match the former encoder byte for byte."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 from collections.abc import Callable, Sequence
 
+import pytest
 from control_wire import request, schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventdbx.control import messages as msg
+from eventdbx.control.framing import FrameDecoder, FrameError
 
 U64 = st.integers(0, 2**64 - 1)
 TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=40)
@@ -216,3 +219,37 @@ def test_encoded_requests_are_byte_identical_to_the_former_encoder(req: msg.Requ
     assert msg.encode_request(req) == expected
     with schema("control").ControlRequest.from_bytes(expected) as m:
         assert int(m.id) == req.id
+
+
+def test_frame_decoder_returns_the_same_frames_for_any_chunking() -> None:
+    rng = random.Random(77)
+    seeds = _seeds()
+    for _ in range(300):
+        frames = [rng.choice(seeds) for _ in range(rng.randint(1, 5))]
+        stream = b"".join(frames)
+        cuts = sorted(rng.sample(range(1, len(stream)), min(rng.randint(0, 4), len(stream) - 1)))
+        if rng.random() < 0.5:  # chunks on frame boundaries, each a whole frame (the common read)
+            cuts = list(itertools.accumulate(len(f) for f in frames))[:-1]
+        decoder = FrameDecoder(max_message_bytes=1 << 20)
+        out: list[bytes] = []
+        for start, end in itertools.pairwise([0, *cuts, len(stream)]):
+            chunk = stream[start:end]
+            out += decoder.feed(chunk if rng.random() < 0.5 else bytearray(chunk))
+            assert decoder.pending == (sum(map(len, out)) != end)
+        assert out == frames and all(type(f) is bytes for f in out)
+
+
+def test_a_whole_frame_read_at_once_keeps_the_limits() -> None:
+    at_limit = struct.pack("<II", 0, 16) + bytes(128)
+    assert FrameDecoder(max_message_bytes=128).feed(at_limit) == [at_limit]
+    with pytest.raises(FrameError):
+        FrameDecoder(max_message_bytes=120).feed(at_limit)
+    with pytest.raises(FrameError):
+        FrameDecoder(max_segments=0).feed(at_limit)
+    decoder = FrameDecoder()
+    assert decoder.feed(at_limit + at_limit[:5]) == [at_limit] and decoder.pending
+    assert decoder.feed(at_limit[5:]) == [at_limit] and not decoder.pending
+    # the rest of a buffered frame that itself looks like a whole frame is still the rest
+    inner = struct.pack("<II", 0, 1) + bytes(8)
+    outer = struct.pack("<II", 0, 2) + inner
+    assert decoder.feed(outer[:8]) == [] and decoder.feed(inner) == [outer]
