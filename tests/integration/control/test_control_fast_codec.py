@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import struct
@@ -159,6 +160,17 @@ def test_unusual_but_readable_frames_fall_back_to_the_general_reader() -> None:
     assert msg._decode_fast(bytes(frame)) is None
     assert msg.decode_request(bytes(frame)) == msg.AppendEvent(id=9, aggregate_type="t", aggregate_id="i",
                                                                 event_type="e")
+
+
+def test_the_append_builder_makes_the_constructors_object() -> None:
+    values = {field.name: f"v{index}" for index, field in enumerate(dataclasses.fields(msg.AppendEvent))}
+    built = msg._new_append_event(*values.values())
+    assert type(built) is msg.AppendEvent and built == msg.AppendEvent(**values)  # type: ignore[arg-type]
+    assert repr(built) == repr(msg.AppendEvent(**values))  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.id = 1  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        msg._new_append_event(*list(values.values())[:-1])
 
 
 def _former_text_reply(request_id: int, tag: int, texts: Sequence[str | bytes], data: bytes = b"") -> bytes:
