@@ -173,14 +173,16 @@ def _fast_append(frame: bytes, size: int, at: int, data: int, request_id: int) -
     )
 
 
-def _fast_other(frame: bytes, size: int, at: int, data: int, ptrs: int, request_id: int, tag: int) -> Request | None:
+def _fast_other(frame: bytes, size: int, at: int, data: int, ptrs: int, request_id: int,
+                tag: int) -> Request | None:
     """The other variants on the fast path."""
+    pointers_at = 8 + 8 * (at + data)
     if tag == 5:
-        token = single_segment_texts(frame, size, at + data, _ONE.unpack_from(frame, 8 + 8 * (at + data))) if ptrs else None
+        token = single_segment_texts(frame, size, at + data, _ONE.unpack_from(frame, pointers_at)) if ptrs else None
         return None if token is None else Authenticate(id=request_id, token=token[0].strip())
     if tag >= 6 or (tag != 0 and ptrs < 2) or (tag in (0, 2) and data < 3):
         return None
-    pair = single_segment_texts(frame, size, at + data, _TWO.unpack_from(frame, 8 + 8 * (at + data))) if tag else []
+    pair = single_segment_texts(frame, size, at + data, _TWO.unpack_from(frame, pointers_at)) if tag else []
     if pair is None:
         return None
     if tag == 1 or tag == 4:

@@ -1,4 +1,4 @@
-"""The request fast paths (framing, decoding) agree with the general ones; replies match the former encoder byte for byte."""
+"""The request fast paths (framing, decoding) agree with the general ones; replies match the former encoder."""
 
 from __future__ import annotations
 
