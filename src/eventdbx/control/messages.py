@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -121,25 +121,15 @@ _THREE = struct.Struct("<QQQ")
 _EIGHT = struct.Struct("<8Q")
 
 
-def _positional_builder(cls: type[AppendEvent]) -> Callable[..., AppendEvent]:
-    """Build instances of the frozen slots dataclass from its fields' values in order without calling __init__.
-
-    The same object as cls(...) for less CPU: __init__ of a frozen dataclass sets each field through
-    object.__setattr__, this sets the slots directly.
-    """
-    setters = tuple(vars(cls)[field.name].__set__ for field in fields(cls))
-    new = object.__new__
-
-    def build(*values: object) -> AppendEvent:
-        instance = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(instance, value)
-        return instance
-
-    return build
+_APPEND_SLOTS = tuple(vars(AppendEvent)[field.name].__set__ for field in fields(AppendEvent))
 
 
-_new_append_event = _positional_builder(AppendEvent)
+def _new_append_event(*values: object) -> AppendEvent:
+    """AppendEvent(...) from its fields' values in order, without the frozen __init__'s object.__setattr__ per field."""
+    event = object.__new__(AppendEvent)
+    for setter, value in zip(_APPEND_SLOTS, values, strict=True):
+        setter(event, value)
+    return event
 
 
 def _decode_fast(frame: bytes) -> Request | None:
