@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
@@ -33,6 +34,7 @@ import orjson
 
 from eventdbx import errors
 from eventdbx.control import messages as msg
+from eventdbx.control.client_codec import encode_append_request, read_text_reply
 from eventdbx.control.framing import FrameDecoder, FrameError
 
 DEFAULT_PORT = 6363
@@ -137,14 +139,14 @@ class Client:
     # ---- operations ----
     async def list_aggregates(self, skip: int = 0, take: int | None = None) -> list[dict[str, Any]]:
         """A page of AggregateState dicts in (type, id) order (server default page size when take is None)."""
-        reply = await self._call(lambda i: msg.ListAggregates(id=i, skip=skip, take=take))
+        reply = await self._call(lambda i: msg.encode_request(msg.ListAggregates(id=i, skip=skip, take=take)))
         result: list[dict[str, Any]] = orjson.loads(reply.text)
         return result
 
     async def get_aggregate(self, aggregate_type: str, aggregate_id: str) -> dict[str, Any] | None:
         """The AggregateState dict, or None when not found."""
-        reply = await self._call(lambda i: msg.GetAggregate(id=i, aggregate_type=aggregate_type,
-                                                            aggregate_id=aggregate_id))
+        reply = await self._call(lambda i: msg.encode_request(msg.GetAggregate(
+            id=i, aggregate_type=aggregate_type, aggregate_id=aggregate_id)))
         if not reply.found:
             return None
         result: dict[str, Any] = orjson.loads(reply.text)
@@ -153,8 +155,8 @@ class Client:
     async def list_events(self, aggregate_type: str, aggregate_id: str, skip: int = 0,
                           take: int | None = None) -> list[dict[str, Any]]:
         """EventRecord dicts in version order, after skipping `skip` events."""
-        reply = await self._call(lambda i: msg.ListEvents(id=i, aggregate_type=aggregate_type,
-                                                          aggregate_id=aggregate_id, skip=skip, take=take))
+        reply = await self._call(lambda i: msg.encode_request(msg.ListEvents(
+            id=i, aggregate_type=aggregate_type, aggregate_id=aggregate_id, skip=skip, take=take)))
         result: list[dict[str, Any]] = orjson.loads(reply.text)
         return result
 
@@ -172,22 +174,21 @@ class Client:
             patch_json = orjson.dumps(patch).decode()
         metadata_json = None if metadata is None else orjson.dumps(metadata).decode()
         use_token = (token if token is not None else self.token) or ""
-        reply = await self._call(lambda i: msg.AppendEvent(
-            id=i, token=use_token, aggregate_type=aggregate_type, aggregate_id=aggregate_id,
-            event_type=event_type, payload_json=payload_json, patch_json=patch_json, note=note,
-            metadata_json=metadata_json, expected_version=expected_version))
+        reply = await self._call(lambda i: encode_append_request(
+            i, use_token, aggregate_type, aggregate_id, event_type, payload_json, patch_json, note, metadata_json,
+            expected_version))
         result: dict[str, Any] = orjson.loads(reply.text)
         return result
 
     async def verify(self, aggregate_type: str, aggregate_id: str) -> str:
         """Recompute the aggregate's Merkle root (64 hex)."""
-        reply = await self._call(lambda i: msg.VerifyAggregate(id=i, aggregate_type=aggregate_type,
-                                                               aggregate_id=aggregate_id))
+        reply = await self._call(lambda i: msg.encode_request(msg.VerifyAggregate(
+            id=i, aggregate_type=aggregate_type, aggregate_id=aggregate_id)))
         return reply.text
 
     async def authenticate(self, token: str) -> Identity:
         """Bind the connection to `token` (needed for reads from non-loopback peers)."""
-        reply = await self._call(lambda i: msg.Authenticate(id=i, token=token))
+        reply = await self._call(lambda i: msg.encode_request(msg.Authenticate(id=i, token=token)))
         assert reply.auth is not None
         a = reply.auth
         self.token = token
@@ -196,7 +197,8 @@ class Client:
         return self.identity
 
     # ---- plumbing ----
-    async def _call(self, build: Any) -> msg.Response:
+    async def _call(self, encode: Callable[[int], bytes]) -> msg.Response:
+        """Send the request `encode(request_id)` frames and wait for its reply (IoError after `timeout`)."""
         if self._transport is None:
             raise errors.IoError("client is not connected")
         if self._failure is not None:
@@ -206,7 +208,7 @@ class Client:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[msg.Response] = loop.create_future()
         self._pending[request_id] = future
-        self._transport.write(msg.encode_request(build(request_id)))
+        self._transport.write(encode(request_id))
         if self.timeout is not None:
             self._watch(loop, self.timeout, request_id)
         reply = await future
@@ -245,7 +247,7 @@ class Client:
             self._watchdog = loop.call_at(min(entry[0] for entry in kept), self._expire)
 
     def _on_frame(self, frame: bytes) -> None:
-        reply = msg.decode_response(frame)
+        reply = read_text_reply(frame) or msg.decode_response(frame)
         pending = self._pending
         future = pending.pop(reply.id, None)
         if future is not None and not future.done():
