@@ -68,10 +68,26 @@ class _Transport:
         pass
 
 
-async def _scenario(config: str, token: str, events: int, per_commit: int, tag: str) -> float:
+def request_frames(token: str, events: int, per_commit: int, tag: str) -> list[bytes]:
+    """appendEvent frames, `per_commit` connections' requests interleaved, 100 aggregates per connection."""
+    from eventdbx.control import messages as msg
+
+    return [
+        msg.encode_request(
+            msg.AppendEvent(
+                id=k + 1, token=token, aggregate_type="bench", aggregate_id=f"{tag}-{n}-{k % 100}",
+                event_type="item_created", payload_json=f'{{"k":{k},"v":"{"x" * 40}"}}',
+                patch_json=None, note=None, metadata_json=None, expected_version=None,
+            )
+        )
+        for k in range(events // per_commit)
+        for n in range(per_commit)
+    ]
+
+
+async def _scenario(config: str, frames: list[bytes], per_commit: int) -> float:
     """µs of this thread's CPU per append, `per_commit` connections each sending one append at a time."""
     from eventdbx.config import load_settings
-    from eventdbx.control import messages as msg
     from eventdbx.control.connection import Connection
     from eventdbx.control.server import ControlServer
     from eventdbx.service import EventService
@@ -89,17 +105,6 @@ async def _scenario(config: str, token: str, events: int, per_commit: int, tag: 
         connection = Connection(server)
         connection.connection_made(transport)  # type: ignore[arg-type]
         connections.append(connection)
-    frames = [
-        msg.encode_request(
-            msg.AppendEvent(
-                id=k + 1, token=token, aggregate_type="bench", aggregate_id=f"{tag}-{n}-{k % 100}",
-                event_type="item_created", payload_json=f'{{"k":{k},"v":"{"x" * 40}"}}',
-                patch_json=None, note=None, metadata_json=None, expected_version=None,
-            )
-        )
-        for k in range(events // per_commit)
-        for n in range(per_commit)
-    ]
     loop = asyncio.get_running_loop()
     started = time.thread_time()
     for at in range(0, len(frames), per_commit):
@@ -127,7 +132,7 @@ async def _main(events: int, runs: int) -> None:
         token = _token(config)
         for per_commit in (1, 8):
             figures = [
-                await _scenario(config, token, events, per_commit, f"r{run}c{per_commit}")
+                await _scenario(config, request_frames(token, events, per_commit, f"r{run}c{per_commit}"), per_commit)
                 for run in range(runs)
             ]
             print(
