@@ -74,6 +74,7 @@ class WriteCache:
         self.schemas: dict[str, Schema | None] = {}
         self.tokens: dict[str, TokenRecord | None] = {}
         self.accepted: dict[tuple[str, str], tuple[Authorisation, float]] = {}
+        self.accepted_tokens: dict[str, tuple[Authorisation, float]] = {}  # the latest verdict of each token
         self.accepted_for: object = None
         self.usage: dict[str, int] = {}
         self.last_id: int | None = None
@@ -86,6 +87,7 @@ class WriteCache:
         self.schemas.clear()
         self.tokens.clear()
         self.accepted.clear()
+        self.accepted_tokens.clear()
         self.usage.clear()
         self.last_id, self.has_last_id = None, False
 
@@ -96,6 +98,7 @@ class WriteCache:
         if max(len(self.tokens), len(self.accepted), len(self.usage)) > self.MAX_ROWS:
             self.tokens.clear()
             self.accepted.clear()
+            self.accepted_tokens.clear()
             self.usage.clear()
         self.rows.update(appender.rows)
         self.schemas.update(appender.schemas)

@@ -179,3 +179,60 @@ def test_new_signing_keys_forget_cached_verdicts(
     service.refresh_settings(dataclasses.replace(service.settings, auth=auth))
     out = service.append_batch([req("a", "1", "a_updated", token=token, surface="socket")])
     assert _kinds(out) == ["InvalidTokenError"]
+
+
+def _counting_full_checks(service: EventService, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the resource of every full auth.md §5 check the service runs for appends."""
+    calls: list[str] = []
+    full = service._verify
+
+    def counted(token: str, resource: str, ledger: object = None) -> object:
+        calls.append(resource)
+        return full(token, resource, ledger)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_verify", counted)
+    return calls
+
+
+def test_a_token_accepted_once_covers_new_aggregates_within_its_resources(
+    service: EventService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, _ = _issue(service, clock, actions=("aggregate.append",), resources=("aggregate:order:*",))
+    calls = _counting_full_checks(service, monkeypatch)
+    first = [req("order", f"o-{n}", "order_created", token=token, surface="socket") for n in range(20)]
+    assert set(_kinds(service.append_batch(first))) == {"AppendOutcome"}
+    more = [req("order", f"o-{n}", "order_created", token=token, surface="socket") for n in range(20, 40)]
+    assert set(_kinds(service.append_batch(more))) == {"AppendOutcome"}
+    assert calls == ["aggregate:order:o-0"]  # one full check; the other 39 aggregates needed the resource check only
+    outside = [req("invoice", "i-1", "invoice_created", token=token, surface="socket"),
+               req("order", "o-40", "order_created", token=token, surface="socket")]
+    assert _kinds(service.append_batch(outside)) == ["UnauthorizedError", "AppendOutcome"]
+    assert calls[1:] == ["aggregate:invoice:i-1"]  # outside the token's resources: the full check decides
+    with pytest.raises(AggregateNotFoundError):
+        service.list_events("invoice", "i-1")
+
+
+def test_a_token_accepted_for_one_aggregate_still_expires_for_the_next(
+    service: EventService, clock: FakeClock
+) -> None:
+    token, _ = _issue(service, clock, root=True, ttl_secs=60)
+    assert _kinds(service.append_batch([req("a", "1", "a_created", token=token, surface="socket")])) == [
+        "AppendOutcome"
+    ]
+    clock.advance(3600)
+    out = service.append_batch([req("a", "2", "a_created", token=token, surface="socket")])
+    assert isinstance(out[0], TokenExpiredError)
+
+
+def test_revocation_reaches_appends_to_new_aggregates(
+    make_service: Callable[..., EventService], clock: FakeClock
+) -> None:
+    writer, other = make_service(), make_service()
+    token, jti = _issue(writer, clock, root=True)
+    assert _kinds(writer.append_batch([req("a", "1", "a_created", token=token, surface="socket")])) == [
+        "AppendOutcome"
+    ]
+    with other.store.db.write() as conn:  # type: ignore[attr-defined]
+        ledger.revoke(conn, jti, "test", "2026-01-01T00:00:00Z")
+    again = [req("a", "2", "a_created", token=token, surface="socket")]
+    assert _kinds(writer.append_batch(again)) == ["InvalidTokenError"]
