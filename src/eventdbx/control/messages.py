@@ -256,18 +256,24 @@ def _text_reply(request_id: int, tag: int, texts: Sequence[str | bytes], data: b
     ptrs = len(texts)
     parts = [b"", data, b""]  # the header and the pointer section follow once the sizes are known
     pointers = []
-    tail_words = 0
-    for index, text in enumerate(texts):
+    offset = ptrs - 1  # from the end of a pointer word to its text: the pointers after it, the texts before it
+    for text in texts:
         blob = text if isinstance(text, bytes) else text.encode()
-        # list pointer: offset from the end of this pointer word to the text start
-        pointers.append(((ptrs - index - 1 + tail_words) << 2) | TEXT_KIND | ((len(blob) + 1) << 35))
-        parts += (blob, _PADS[len(blob) & 7])
-        tail_words += (len(blob) >> 3) + 1
-    data_words = len(data) // 8
-    words = 4 + data_words + ptrs + tail_words
+        length = len(blob)
+        pointers.append((offset << 2) | TEXT_KIND | ((length + 1) << 35))
+        parts += (blob, _PADS[length & 7])
+        offset += length >> 3  # this text's words (with its NUL) less the pointer word left behind
+    data_words = len(data) >> 3
+    words = 4 + data_words + ptrs + offset + 1  # offset + 1: the texts' words
     parts[0] = _HEADER.pack(0, words, _ROOT_POINTER, request_id, tag, (data_words << 32) | (ptrs << 48))
-    parts[2] = struct.pack(f"<{ptrs}Q", *pointers)
+    parts[2] = _pointer_section(ptrs).pack(*pointers)
     return b"".join(parts)
+
+
+@cache
+def _pointer_section(count: int) -> struct.Struct:
+    """The packer of `count` pointer words."""
+    return struct.Struct(f"<{count}Q")
 
 
 def _single_text(request_id: int, tag: int, text: str | bytes) -> bytes:
