@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from types import MemberDescriptorType
 from typing import Any, TypeVar
 
 _C = TypeVar("_C", bound=type)
@@ -31,21 +32,40 @@ class _NoValue:
 _NO_VALUE = _NoValue()
 
 
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None] | None:
+    """The bound `__set__` of the slot holding `name`, or None when it is not a plain slot."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            slot = klass.__dict__[name]
+            return slot.__set__ if isinstance(slot, MemberDescriptorType) else None
+    return None
+
+
 def _init_source(
-    fields: tuple[dataclasses.Field[Any], ...], post_init: bool
+    cls: type, fields: tuple[dataclasses.Field[Any], ...], post_init: bool
 ) -> tuple[str, dict[str, Any]]:
     """Source of the `__init__` dataclasses would generate for these kw-only fields, and its globals."""
     namespace: dict[str, Any] = {"_set": object.__setattr__, "_NO_VALUE": _NO_VALUE}
     params: list[str] = []
     body: list[str] = []
+
+    def store(n: int, name: str, value: str) -> str:
+        # The slot's own setter skips the attribute look-up that object.__setattr__ does on every call
+        # (~1/3 cheaper per field); a frozen record's __init__ stores every field this way.
+        setter = _slot_setter(cls, name)
+        if setter is None:
+            return f"    _set(self, {name!r}, {value})"
+        namespace[f"_set_{n}"] = setter
+        return f"    _set_{n}(self, {value})"
+
     for n, f in enumerate(fields):
         default, factory = f"_default_{n}", f"_factory_{n}"
         namespace[default], namespace[factory] = f.default, f.default_factory
         if not f.init:
             if f.default is not _MISSING:
-                body.append(f"    _set(self, {f.name!r}, {default})")
+                body.append(store(n, f.name, default))
             elif f.default_factory is not _MISSING:
-                body.append(f"    _set(self, {f.name!r}, {factory}())")
+                body.append(store(n, f.name, f"{factory}()"))
             continue
         if f.default is not _MISSING:
             params.append(f"{f.name}={default}")
@@ -54,7 +74,7 @@ def _init_source(
             body.append(f"    {f.name} = {factory}() if {f.name} is _NO_VALUE else {f.name}")
         else:
             params.append(f.name)
-        body.append(f"    _set(self, {f.name!r}, {f.name})")
+        body.append(store(n, f.name, f.name))
     if post_init:
         body.append("    self.__post_init__()")
     signature = f"self, *, {', '.join(params)}" if params else "self"
@@ -63,7 +83,7 @@ def _init_source(
 
 def _compile_init(cls: type) -> Callable[..., None]:
     """Build and install the class's specialised `__init__` (first instantiation only)."""
-    source, namespace = _init_source(_spec(cls), hasattr(cls, "__post_init__"))
+    source, namespace = _init_source(cls, _spec(cls), hasattr(cls, "__post_init__"))
     exec(source, namespace)  # what dataclasses does at import; here once, on first use
     init: Callable[..., None] = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"

@@ -124,3 +124,20 @@ def test_init_is_compiled_once_with_post_init_and_non_init_fields() -> None:
         Derived(base=1, doubled=3)  # type: ignore[call-arg]
     first, second = Light(name="a"), Light(name="a")
     assert first.extra == [] and first.extra is not second.extra
+
+
+@frozen_record(frozen=True, slots=True, kw_only=True)
+class Child(Wide):
+    """A record extending another: its fields live in the parent's slots and its own."""
+
+    d: int = 4
+
+
+def test_fields_are_stored_in_their_slots_including_inherited_ones() -> None:
+    child = Child(a=1, b=2, c=3)
+    assert (child.a, child.b, child.c, child.d) == (1, 2, 3, 4)
+    assert dataclasses.asdict(child) == {"a": 1, "b": 2, "c": 3, "d": 4}
+    assert "a" in Wide.__dict__ and "a" not in Child.__dict__ and "d" in Child.__dict__
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.d = 5  # type: ignore[misc]
+    assert Child(a=9, b=8, c=7, d=6) == Child(a=9, b=8, c=7, d=6) != child
