@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from eventdbx.errors import StorageError, WriteBusy
 
@@ -115,8 +116,7 @@ class Database:
         else:
             _rollback(conn)
 
-    @contextmanager
-    def write(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+    def write(self, *, wait: bool = True) -> WriteTransaction:
         """A write transaction: BEGIN IMMEDIATE (busy retried), COMMIT on exit, ROLLBACK on error.
 
         With `wait=False` the BEGIN is tried once and a held lock raises `WriteBusy` at once; such a
@@ -124,6 +124,10 @@ class Database:
         (wal_autocheckpoint 0: a checkpoint syncs files), so the caller must call `checkpoint("RESTART")`
         from another thread now and then.
         """
+        return WriteTransaction(self, wait)
+
+    def begin_write(self, wait: bool) -> sqlite3.Connection:
+        """BEGIN IMMEDIATE on this thread's connection (see `write`); the caller must commit or roll back."""
         conn = self.connection()
         if conn.in_transaction:
             raise StorageError("nested write transaction")
@@ -140,14 +144,10 @@ class Database:
             if not wait and is_busy(exc):
                 raise WriteBusy("the write lock is held by another connection") from exc
             raise StorageError(str(exc)) from exc
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise StorageError(str(exc)) from exc
-        except BaseException:
-            _rollback(conn)
-            raise
+        return conn
+
+    def commit_write(self, conn: sqlite3.Connection) -> None:
+        """COMMIT a transaction from `begin_write` (busy retried); rolled back and StorageError if it fails."""
         try:
             _retry_busy(conn, "COMMIT")
         except sqlite3.Error as exc:
@@ -225,6 +225,34 @@ def _create_file(path: Path) -> None:
         os.chmod(path, 0o600)
     except OSError as exc:
         raise StorageError(f"cannot create event store at {path}: {exc.strerror}") from exc
+
+
+
+class WriteTransaction:
+    """`Database.write()`'s context manager (a class: the generator-based one cost ~1.5 µs more per commit)."""
+
+    __slots__ = ("conn", "db", "wait")
+
+    def __init__(self, db: Database, wait: bool) -> None:
+        self.db = db
+        self.wait = wait
+        self.conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn = self.db.begin_write(self.wait)
+        return self.conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self.conn
+        assert conn is not None
+        if exc is None:
+            self.db.commit_write(conn)
+            return
+        _rollback(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(str(exc)) from exc
 
 
 def _retry_busy(conn: sqlite3.Connection, statement: str) -> None:

@@ -7,11 +7,12 @@ from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from eventdbx.domain.records import AggregateRow, EventRecord, Snapshot
 from eventdbx.store import events, meta, schemas, snapshots, staging
-from eventdbx.store.database import Database
+from eventdbx.store.database import Database, WriteTransaction
 
 if TYPE_CHECKING:
     from eventdbx.schema.model import Schema
@@ -191,6 +192,24 @@ class SqliteSession:
         self.conn.execute(f"RELEASE {name}")
 
 
+class WritingSession:
+    """`SqliteStore.writing()`'s context manager: the database's write transaction seen as a session."""
+
+    __slots__ = ("dek", "transaction")
+
+    def __init__(self, transaction: WriteTransaction, dek: str | None) -> None:
+        self.transaction = transaction
+        self.dek = dek
+
+    def __enter__(self) -> SqliteSession:
+        return SqliteSession(self.transaction.__enter__(), self.dek)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.transaction.__exit__(kind, exc, tb)
+
+
 class SqliteStore:
     """The Store Protocol over one event_store.db."""
 
@@ -218,11 +237,9 @@ class SqliteStore:
         with self.db.read() as conn:
             yield SqliteSession(conn, self.dek)
 
-    @contextmanager
-    def writing(self, *, wait: bool = True) -> Iterator[SqliteSession]:
+    def writing(self, *, wait: bool = True) -> WritingSession:
         """A write transaction (`wait=False`: raise WriteBusy at once if the lock is held)."""
-        with self.db.write(wait=wait) as conn:
-            yield SqliteSession(conn, self.dek)
+        return WritingSession(self.db.write(wait=wait), self.dek)
 
     def data_version(self) -> int:
         """PRAGMA data_version of this thread's connection."""
