@@ -1,7 +1,8 @@
 """One control-socket connection: framing, first-message dispatch, in-order replies, pipelined appends.
 
 Appends are submitted to the group-commit writer as soon as they are decoded (directly from `data_received`
-when the connection is otherwise idle) and their replies are written in request order by a done-callback.
+when the connection is otherwise idle) and their replies are written in request order as their commits deliver
+their outcomes.
 Every other request is handled by the connection's task after all earlier appends have been answered, so a
 read sees the connection's own earlier writes and `authenticate` applies to everything after it.
 """
@@ -38,7 +39,7 @@ class Connection(asyncio.Protocol):
         self.handlers = server.handlers
         self.decoder = FrameDecoder(server.settings.socket.max_message_bytes)
         self.queue: deque[Item] = deque()
-        self.inflight: deque[tuple[int, asyncio.Future[Any]]] = deque()
+        self.inflight: deque[InflightAppend] = deque()
         self.wakeup = asyncio.Event()
         self.drained = asyncio.Event()
         self.drained.set()
@@ -169,17 +170,17 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _submit(self, request: msg.AppendEvent) -> None:
-        future = self.handlers.submit_append(request, self.auth)
-        self.inflight.append((request.id, future))
+        entry = InflightAppend(self, request.id)
+        self.inflight.append(entry)
         self.drained.clear()
-        future.add_done_callback(self._append_done)
+        self.handlers.submit_append(request, self.auth, entry.deliver)
 
-    def _append_done(self, _: object) -> None:
+    def append_done(self) -> None:
         """Write every reply now due, in request order."""
         inflight = self.inflight
-        while inflight and inflight[0][1].done():
-            request_id, future = inflight.popleft()
-            self.send(self.handlers.append_reply_now(request_id, future))
+        while inflight and inflight[0].outcome is not _PENDING:
+            entry = inflight.popleft()
+            self.send(self.handlers.append_reply_now(entry.request_id, entry.outcome))
         if not inflight:
             self.drained.set()
 
@@ -279,3 +280,22 @@ class Connection(asyncio.Protocol):
             log.debug("control socket: malformed first message from %s", self.peer)
         self.kind = "refused"
         return False
+
+
+_PENDING: Any = object()
+
+
+class InflightAppend:
+    """An append submitted by a connection: its request id and, once delivered, its outcome or error."""
+
+    __slots__ = ("connection", "outcome", "request_id")
+
+    def __init__(self, connection: Connection, request_id: int) -> None:
+        self.connection = connection
+        self.request_id = request_id
+        self.outcome: Any = _PENDING
+
+    def deliver(self, outcome: object) -> None:
+        """The commit's outcome (or error) arrived: send the replies now due."""
+        self.outcome = outcome
+        self.connection.append_done()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -13,7 +14,7 @@ import orjson
 from eventdbx.control import messages as msg
 from eventdbx.control.peers import ConnectionAuth
 from eventdbx.control.reads import ReadView
-from eventdbx.control.writer import GroupCommitWriter
+from eventdbx.control.writer import Deliver, GroupCommitWriter, settle_future
 from eventdbx.errors import EventDBXError, InvalidTokenError, StorageError
 
 if TYPE_CHECKING:
@@ -68,13 +69,12 @@ class Handlers:
         self._append_request = AppendRequest
 
     # ---- appends ----
-    def submit_append(self, request: msg.AppendEvent, auth: ConnectionAuth) -> asyncio.Future[Any]:
-        """Queue an append for the writer thread (the reply is built by `append_reply`)."""
+    def submit_append(self, request: msg.AppendEvent, auth: ConnectionAuth, deliver: Deliver) -> None:
+        """Queue an append for group commit; `deliver` gets its outcome or error (see `append_reply_now`)."""
         token = request.token or auth.token
         if not token:  # §5: every socket append needs a token (its own or the connection's)
-            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            future.set_exception(InvalidTokenError())
-            return future
+            deliver(InvalidTokenError())
+            return
         append = self._append_request(
             aggregate_type=request.aggregate_type,
             aggregate_id=request.aggregate_id,
@@ -87,7 +87,7 @@ class Handlers:
             expected_version=request.expected_version,
             surface="socket",
         )
-        return self.writer.submit_nowait(append)
+        self.writer.submit_to(append, deliver)
 
     async def append_reply(self, request_id: int, future: asyncio.Future[Any]) -> bytes:
         """Wait for one queued append and encode its reply."""
@@ -97,14 +97,11 @@ class Handlers:
             return _error_reply(request_id, exc)
         return msg.encode_append(request_id, orjson.dumps(outcome.record.to_dict()))
 
-    def append_reply_now(self, request_id: int, future: asyncio.Future[Any]) -> bytes:
-        """The reply of a finished append."""
-        if future.cancelled():
-            return _error_reply(request_id, StorageError("append cancelled"))
-        exc = future.exception()
-        if exc is not None:
-            return _error_reply(request_id, exc)
-        return msg.encode_append(request_id, orjson.dumps(future.result().record.to_dict()))
+    def append_reply_now(self, request_id: int, outcome: Any) -> bytes:
+        """The reply of a finished append, from what `submit_append` delivered."""
+        if isinstance(outcome, BaseException):
+            return _error_reply(request_id, outcome)
+        return msg.encode_append(request_id, orjson.dumps(outcome.record.to_dict()))
 
     # ---- everything else ----
     async def handle(self, request: msg.Request, auth: ConnectionAuth) -> tuple[bytes, bool]:
@@ -112,7 +109,9 @@ class Handlers:
         if isinstance(request, msg.Authenticate):
             return await self._authenticate(request, auth)
         if isinstance(request, msg.AppendEvent):
-            return await self.append_reply(request.id, self.submit_append(request, auth)), False
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self.submit_append(request, auth, partial(settle_future, future))
+            return await self.append_reply(request.id, future), False
         try:
             if isinstance(request, msg.GetAggregate | msg.ListEvents):
                 return await self.point_reads.submit((request, auth)), False

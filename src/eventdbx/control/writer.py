@@ -11,7 +11,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from eventdbx.errors import EventDBXError, StorageError, WriteBusy
 
@@ -25,7 +26,8 @@ DEFAULT_LINGER_SECS = 0.0008
 _STOP = object()
 _HOUSEKEEPING = object()
 HOUSEKEEPING_EVERY = 1000  # inline batches between two housekeeping calls (a WAL checkpoint that rewinds the log)
-_Item = tuple[Req, "asyncio.Future[Out]"]
+Deliver = Callable[[Any], object]  # called on the loop with the outcome or the EventDBXError
+_Item = tuple[Req, Deliver]
 
 
 class GroupCommitWriter(Generic[Req, Out]):
@@ -68,10 +70,10 @@ class GroupCommitWriter(Generic[Req, Out]):
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: list[
-            _Item[Req, Out]
+            _Item[Req]
         ] = []  # submitted during this loop iteration, not yet handed over
         self._carry: list[
-            _Item[Req, Out]
+            _Item[Req]
         ] = []  # writer thread: taken from the queue beyond max_batch
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,11 +94,21 @@ class GroupCommitWriter(Generic[Req, Out]):
         if loop is None or self._closed:
             raise StorageError("the writer is not running")
         future: asyncio.Future[Out] = loop.create_future()
+        self.submit_to(request, partial(settle_future, future))
+        return future
+
+    def submit_to(self, request: Req, deliver: Deliver) -> None:
+        """Queue one append; `deliver(outcome or EventDBXError)` is called on the loop when its batch is done.
+
+        Called directly from the batch's resolution, in submission order: no future, no extra loop callback.
+        """
+        loop = self._loop
+        if loop is None or self._closed:
+            raise StorageError("the writer is not running")
         pending = self._pending
         if not pending:
             loop.call_soon(self._hand_over)
-        pending.append((request, future))
-        return future
+        pending.append((request, deliver))
 
     async def submit(self, request: Req) -> Out:
         """Queue one append and wait for its own result."""
@@ -112,7 +124,7 @@ class GroupCommitWriter(Generic[Req, Out]):
         self._in_thread += len(pending)
         self._queue.put(pending)
 
-    def _run_inline(self, pending: list[_Item[Req, Out]]) -> bool:
+    def _run_inline(self, pending: list[_Item[Req]]) -> bool:
         """Commit on the loop; False (nothing ran) when the write lock is held elsewhere."""
         assert self._inline is not None
         requests = [request for request, _ in pending]
@@ -125,7 +137,7 @@ class GroupCommitWriter(Generic[Req, Out]):
         if self._housekeeping is not None and self._since_housekeeping >= HOUSEKEEPING_EVERY:
             self._since_housekeeping = 0
             self._queue.put(_HOUSEKEEPING)
-        self._resolve([f for _, f in pending], results)
+        self._resolve([d for _, d in pending], results)
         return True
 
     def _call(
@@ -184,7 +196,7 @@ class GroupCommitWriter(Generic[Req, Out]):
             self._typical += (len(batch) - self._typical) * 0.2
             self._commit(batch)
 
-    def _gather(self, batch: list[_Item[Req, Out]]) -> bool:
+    def _gather(self, batch: list[_Item[Req]]) -> bool:
         """Add what is queued (lingering briefly when concurrency is usual); True when stop was requested."""
         want = min(self._max_batch, int(self._typical + 0.5)) if self._linger > 0 else 1
         deadline = 0.0
@@ -219,32 +231,29 @@ class GroupCommitWriter(Generic[Req, Out]):
         except Exception:
             log.exception("writer housekeeping failed")
 
-    def _commit(self, batch: list[_Item[Req, Out]]) -> None:
+    def _commit(self, batch: list[_Item[Req]]) -> None:
         results = self._call(self._append_batch, [request for request, _ in batch])
         assert self._loop is not None and results is not None
         try:
-            self._loop.call_soon_threadsafe(self._resolve_from_thread, [f for _, f in batch], results)
+            self._loop.call_soon_threadsafe(self._resolve_from_thread, [d for _, d in batch], results)
         except RuntimeError:  # loop already closed
             pass
 
     def _resolve_from_thread(
-        self, futures: list[asyncio.Future[Out]], results: Sequence[Out | BaseException]
+        self, delivers: list[Deliver], results: Sequence[Out | BaseException]
     ) -> None:
-        self._in_thread -= len(futures)
-        self._resolve(futures, results)
+        self._in_thread -= len(delivers)
+        self._resolve(delivers, results)
 
-    def _resolve(
-        self, futures: list[asyncio.Future[Out]], results: Sequence[Out | BaseException]
-    ) -> None:
+    def _resolve(self, delivers: list[Deliver], results: Sequence[Out | BaseException]) -> None:
         committed = 0
-        for future, result in zip(futures, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
+        for deliver, result in zip(delivers, results, strict=True):
+            if not isinstance(result, BaseException):
                 committed += 1
-                future.set_result(result)
+            try:
+                deliver(result)
+            except Exception:  # one caller's failure must not keep the others' results from them
+                log.exception("delivering a group commit result failed")
         self.batches += 1
         self.events += committed
         if committed and self._on_commit is not None:
@@ -252,3 +261,13 @@ class GroupCommitWriter(Generic[Req, Out]):
                 self._on_commit()
             except Exception:
                 log.exception("on_commit hook failed")
+
+
+def settle_future(future: asyncio.Future[Any], outcome: object) -> None:
+    """A `Deliver` for a future: its result, or its exception when `outcome` is one (ignored once done)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
