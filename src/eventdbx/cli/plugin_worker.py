@@ -106,8 +106,12 @@ def _follow_log(settings: Settings, name: str) -> None:
         return
 
 
-def follow_log(follower: LogFollower, emit: Callable[[str], None], stop: threading.Event,
-               interval: float = FOLLOW_POLL_SECS) -> None:
+def follow_log(
+    follower: LogFollower,
+    emit: Callable[[str], None],
+    stop: threading.Event,
+    interval: float = FOLLOW_POLL_SECS,
+) -> None:
     """Pass each line `follower` finds to `emit`, polling every `interval` s until `stop` is set; then close it."""
     try:
         while not stop.is_set():
