@@ -291,6 +291,19 @@ def retry(job_id: int | None, plugin: str | None) -> None:
         )
 
 
+def _clear_confirmed(count: int, status: str, *, nothing: str, yes: bool) -> bool:
+    """Whether to clear `count` jobs of `status`; says why not when there are none or the user declines."""
+    if count == 0:
+        click.echo(nothing)
+        return False
+    if not yes and not confirm(
+        f"This will remove {count} {status} plugin job(s). Type 'clear' to confirm: ", "clear"
+    ):
+        click.echo("clear cancelled")
+        return False
+    return True
+
+
 @queue.command(help="Remove all dead entries from the queue")
 @click.option("--plugin", "plugin", default=None, help="Only this plugin (name or label).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -299,14 +312,8 @@ def clear(plugin: str | None, yes: bool) -> None:
     settings = cli_context().settings()
     name = resolve_plugin_name(settings, plugin)
     with open_queue(settings) as q:
-        count = q.count_dead(name)
-        if count == 0:
-            click.echo("no dead plugin jobs to clear")
-            return
-        if not yes and not confirm(
-            f"This will remove {count} dead plugin job(s). Type 'clear' to confirm: ", "clear"
-        ):
-            click.echo("clear cancelled")
+        nothing = "no dead plugin jobs to clear"
+        if not _clear_confirmed(q.count_dead(name), "dead", nothing=nothing, yes=yes):
             return
         removed = q.clear_dead(name)
     click.echo(f"cleared {removed} dead job(s) from the plugin queue")
@@ -330,13 +337,8 @@ def clear_done(hours: float | None, plugin: str | None, yes: bool) -> None:
     moment = now()
     with open_queue(settings) as q:
         count = q.count_done(now=moment, older_than_secs=older, plugin=name)
-        if count == 0:
-            click.echo("no done plugin jobs match the provided criteria")
-            return
-        if not yes and not confirm(
-            f"This will remove {count} done plugin job(s). Type 'clear' to confirm: ", "clear"
-        ):
-            click.echo("clear cancelled")
+        nothing = "no done plugin jobs match the provided criteria"
+        if not _clear_confirmed(count, "done", nothing=nothing, yes=yes):
             return
         removed = q.clear_done(now=moment, older_than_secs=older, plugin=name)
     click.echo(f"cleared {removed} done job(s) from the plugin queue")
