@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from eventdbx.errors import DeliveryError
 from eventdbx.plugins import dispatcher_log
@@ -63,6 +63,22 @@ def circuit_wait(verdict: Verdict, error: DeliveryError) -> float | None:
 def aggregate_text(job: Job) -> str:
     """`<type>::<id>` as in the log lines."""
     return f"{job.aggregate_type}::{job.aggregate_id}"
+
+
+class _JobFields(TypedDict):
+    """How the §12 delivery-failed and job-dead lines name their job (after `plugin=`)."""
+
+    job: int
+    event: int
+    aggregate: str
+    version: int
+
+
+def _job_fields(job: Job) -> _JobFields:
+    """`job`'s fields for the §12 lines that name a job."""
+    return _JobFields(
+        job=job.id, event=job.event_id, aggregate=aggregate_text(job), version=job.version
+    )
 
 
 @dataclass(slots=True)
@@ -128,10 +144,7 @@ class OutcomeRecorder:
             if ok:
                 dispatcher_log.delivery_failed(
                     self.label,
-                    job=job.id,
-                    event=job.event_id,
-                    aggregate=aggregate_text(job),
-                    version=job.version,
+                    **_job_fields(job),
                     attempt=job.attempts,
                     max_attempts=effective_max_attempts(self.max_attempts),
                     retry_in=wait,
@@ -155,10 +168,7 @@ class OutcomeRecorder:
         """The ERROR line for a job that went dead (reads how many jobs it holds back)."""
         dispatcher_log.job_dead(
             self.label,
-            job=job.id,
-            event=job.event_id,
-            aggregate=aggregate_text(job),
-            version=job.version,
+            **_job_fields(job),
             attempts=job.attempts,
             permanent=permanent,
             held_back=self.queue.held_back_count(job.id),
