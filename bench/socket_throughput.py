@@ -67,7 +67,7 @@ def _serve(config: str, durability: str, conn: Any) -> None:
         while await loop.run_in_executor(None, conn.recv) == "cpu":
             conn.send((time.process_time(), server.writer.batches, server.writer.events))
         stats = (server.writer.batches, server.writer.events, server.writer.inline_batches,
-                 server.writer.busy_fallbacks)
+                 server.writer.busy_fallbacks, server.writer.housekeeping_retries)
         await server.close(grace=1.0)
         service.close()
         conn.send(stats)
@@ -247,11 +247,12 @@ def main() -> None:
             print(f"WAL file: {wal_mb:.1f} MB (bounded by the writer thread's RESTART checkpoints)")
         finally:
             parent.send("stop")
-            batches, committed, inline, busy = parent.recv()
+            batches, committed, inline, busy, retries = parent.recv()
             proc.join(10)
         print(
             f"group commit: {committed} events in {batches} batches ({committed / max(batches, 1):.1f}/batch),"
-            f" {inline} committed on the loop, {busy} busy fallbacks to the writer thread"
+            f" {inline} committed on the loop, {busy} busy fallbacks to the writer thread,"
+            f" {retries} checkpoints retried early (could not rewind the WAL)"
         )
 
 

@@ -215,9 +215,12 @@ class EventService:
             results = [exc if isinstance(r, AppendOutcome) or r is None else r for r in results]
         return [r if r is not None else StorageError("request was not processed") for r in results]
 
-    def checkpoint(self) -> None:
-        """A WAL checkpoint (RESTART, ≤ 100 ms wait) from this thread (the loop's non-waiting writes never checkpoint)."""
-        self.store.checkpoint()
+    def checkpoint(self) -> bool:
+        """A WAL checkpoint (RESTART, ≤ 100 ms wait) from this thread (the loop's non-waiting writes never checkpoint).
+
+        False when it could not rewind the log (busy): the writer then tries again sooner.
+        """
+        return self.store.checkpoint()
 
     # -- staging
     def stage(self, request: AppendRequest) -> StagedEntry:

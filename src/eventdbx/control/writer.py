@@ -26,6 +26,7 @@ DEFAULT_LINGER_SECS = 0.0008
 _STOP = object()
 _HOUSEKEEPING = object()
 HOUSEKEEPING_EVERY = 1000  # inline batches between two housekeeping calls (a WAL checkpoint that rewinds the log)
+HOUSEKEEPING_RETRY = 100  # inline batches before housekeeping that reported False (could not finish) runs again
 Deliver = Callable[[Any], object]  # called on the loop with the outcome or the EventDBXError
 _Item = tuple[Req, Deliver]
 
@@ -45,7 +46,8 @@ class GroupCommitWriter(Generic[Req, Out]):
     function must never wait (raise WriteBusy when the write lock is held elsewhere, never sync files);
     on WriteBusy, or while earlier appends are still with the thread, the batch goes to the thread as
     above, so commits keep request order. `housekeeping()` then runs on the thread every
-    HOUSEKEEPING_EVERY inline batches (the loop's writes skip WAL checkpoints, which sync files).
+    HOUSEKEEPING_EVERY inline batches (the loop's writes skip WAL checkpoints, which sync files), and again
+    after HOUSEKEEPING_RETRY batches when it returns False (it could not finish).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class GroupCommitWriter(Generic[Req, Out]):
         self.events = 0
         self.inline_batches = 0
         self.busy_fallbacks = 0
+        self.housekeeping_retries = 0
 
     def start(self) -> None:
         """Start the writer thread, bound to the running loop."""
@@ -227,9 +230,13 @@ class GroupCommitWriter(Generic[Req, Out]):
         if self._housekeeping is None:
             return
         try:
-            self._housekeeping()
+            finished = self._housekeeping()
         except Exception:
             log.exception("writer housekeeping failed")
+            return
+        if finished is False:  # e.g. a checkpoint that found others writing: again after HOUSEKEEPING_RETRY batches
+            self.housekeeping_retries += 1
+            self._since_housekeeping = max(self._since_housekeeping, HOUSEKEEPING_EVERY - HOUSEKEEPING_RETRY)
 
     def _commit(self, batch: list[_Item[Req]]) -> None:
         results = self._call(self._append_batch, [request for request, _ in batch])

@@ -176,10 +176,11 @@ class Database:
             raise StorageError(str(exc)) from exc
         return int(row[0])
 
-    def checkpoint(self, mode: str = "TRUNCATE", *, busy_ms: int | None = None) -> None:
+    def checkpoint(self, mode: str = "TRUNCATE", *, busy_ms: int | None = None) -> bool:
         """Fold the WAL back into the main file (TRUNCATE: before measuring or copying).
 
         `busy_ms` bounds how long the checkpoint waits for writers and readers (then it gives up quietly).
+        Returns False when it gave up before finishing (SQLite's "busy" column).
         """
         if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
             raise StorageError(f"unknown checkpoint mode {mode!r}")
@@ -189,12 +190,13 @@ class Database:
             if busy_ms is not None:
                 conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             try:
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+                rows = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
             finally:
                 if busy_ms is not None:
                     conn.execute(f"PRAGMA busy_timeout={own_ms}")
         except sqlite3.Error as exc:
             raise StorageError(str(exc)) from exc
+        return not rows or rows[0][0] == 0
 
     def close(self) -> None:
         """Close every connection this object opened (idempotent)."""

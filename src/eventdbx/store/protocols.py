@@ -185,8 +185,11 @@ class Store(Protocol):
         at once instead of waiting for a lock another connection holds."""
         ...
 
-    def checkpoint(self) -> None:
-        """Housekeeping for writers that wrote with `wait=False` (e.g. fold the WAL back); waits briefly at most."""
+    def checkpoint(self) -> bool:
+        """Housekeeping for writers that wrote with `wait=False` (e.g. fold the WAL back); waits briefly at most.
+
+        False when it could not finish (others were writing or reading): worth retrying soon.
+        """
         ...
 
     def data_version(self) -> int:

@@ -254,14 +254,15 @@ class SqliteStore:
         assert isinstance(token, tuple)
         return self.db.token_after_commit(token)
 
-    def checkpoint(self) -> None:
-        """Checkpoint and rewind the WAL from this thread (for writers that never checkpoint).
+    def checkpoint(self) -> bool:
+        """Checkpoint and rewind the WAL from this thread (for writers that never checkpoint); False: try again soon.
 
         RESTART, not PASSIVE: a passive checkpoint copied every frame but the loop's writer never rewound
         the log (5 GB of WAL after 200k socket appends); RESTART waits for readers so the next commit starts
-        the WAL from its beginning. It holds off writers while it runs, so it waits at most 100 ms.
+        the WAL from its beginning. It holds off writers while it runs, so it waits at most 100 ms, and under
+        a steady stream of commits it sometimes gives up (frames copied, log not rewound): the caller retries sooner.
         """
-        self.db.checkpoint("RESTART", busy_ms=100)
+        return self.db.checkpoint("RESTART", busy_ms=100)
 
     def close(self) -> None:
         """Close the database."""

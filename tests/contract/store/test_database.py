@@ -124,3 +124,19 @@ def test_a_non_waiting_write_fails_fast_and_stays_non_waiting(tmp_path: Path) ->
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         with db.read() as reader:
             assert last_event_id(reader) == 1
+
+
+def test_checkpoint_reports_whether_it_could_rewind_the_log(tmp_path: Path) -> None:
+    with Database.open(tmp_path / "event_store.db", "normal", create=True) as db:
+        with db.write() as conn:
+            set_last_event_id(conn, 1)
+        holder = sqlite3.connect(db.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer: RESTART cannot finish
+        try:
+            assert db.checkpoint("RESTART", busy_ms=5) is False
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert db.checkpoint("RESTART", busy_ms=5) is True
+        with db.read() as reader:
+            assert last_event_id(reader) == 1

@@ -27,6 +27,7 @@ class Path2:
         self.release = threading.Event()
         self.release.set()
         self.housekeeping = 0
+        self.finishes: list[bool] = []  # what each housekeeping call reports (True once the list is used up)
 
     def inline(self, requests: Sequence[int]) -> list[int | EventDBXError]:
         if self.busy:
@@ -39,8 +40,9 @@ class Path2:
         self.order.extend(("thread", r) for r in requests)
         return [r * 10 for r in requests]
 
-    def housekeep(self) -> None:
+    def housekeep(self) -> bool:
         self.housekeeping += 1
+        return self.finishes.pop(0) if self.finishes else True
 
 
 async def _until(condition: object, timeout: float = 10.0) -> None:
@@ -90,6 +92,30 @@ async def test_housekeeping_runs_on_the_thread_every_n_inline_batches(monkeypatc
     finally:
         await writer.close()
     assert all(where == "loop" for where, _ in paths.order)
+
+
+async def test_housekeeping_that_could_not_finish_runs_again_sooner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "HOUSEKEEPING_EVERY", 10)
+    monkeypatch.setattr(writer_module, "HOUSEKEEPING_RETRY", 2)
+    paths = Path2()
+    paths.finishes = [False]  # the first checkpoint finds others writing
+    writer: GroupCommitWriter[int, int] = GroupCommitWriter(
+        paths.thread, inline_batch=paths.inline, housekeeping=paths.housekeep
+    )
+    writer.start()
+    try:
+        for n in range(10):
+            assert await writer.submit(n) == n * 10
+        await _until(lambda: paths.housekeeping == 1)
+        await _until(lambda: writer.housekeeping_retries == 1)
+        for n in range(2):  # two batches later, not ten
+            await writer.submit(n)
+        await _until(lambda: paths.housekeeping == 2)
+        for n in range(9):  # it finished: the next one waits the full ten batches
+            await writer.submit(n)
+    finally:
+        await writer.close()  # runs whatever was queued before it, housekeeping included
+    assert paths.housekeeping == 2 and writer.housekeeping_retries == 1
 
 
 def _append(rid: int, token: str, aggregate_id: str) -> bytes:
