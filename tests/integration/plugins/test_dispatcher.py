@@ -97,10 +97,14 @@ async def test_dead_after_max_attempts(
     job = await env.until_status(job_id, JobStatus.DEAD)
     assert job.attempts == 3
     assert outcomes(env, job_id) == ["failed", "failed", "failed"]
-    assert any(
-        m.startswith(f'plugin job dead plugin="http (hook)" job={job_id}')
-        and "attempts=3 permanent=false held_back=0" in m
-        for m in caplog.messages
+    # the line follows the status change (it counts held-back jobs first): wait for it
+    await wait_for(
+        lambda: any(
+            m.startswith(f'plugin job dead plugin="http (hook)" job={job_id}')
+            and "attempts=3 permanent=false held_back=0" in m
+            for m in caplog.messages
+        ),
+        what="the job-dead line",
     )
 
 
@@ -146,7 +150,9 @@ async def test_permanent_404_is_dead_at_once(
     assert job.attempts == 1
     assert job.last_error == "http plugin request failed (404 Not Found): no such hook"
     assert outcomes(env, job_id) == ["permanent"]
-    assert any("permanent=true held_back=1" in m for m in caplog.messages)
+    await wait_for(  # the line follows the status change (it counts held-back jobs first)
+        lambda: any("permanent=true held_back=1" in m for m in caplog.messages), what="the job-dead line"
+    )
     assert env.job(held).status == JobStatus.PENDING and env.job(held).attempts == 0
 
 
@@ -229,7 +235,10 @@ async def test_circuit_opens_probes_and_closes(
     env.advance(10)
     for job_id in ids:
         await env.until_status(job_id, JobStatus.DONE)
-    assert 'plugin delivery recovered plugin="http (hook)" after_failures=7' in caplog.messages
+    await wait_for(
+        lambda: 'plugin delivery recovered plugin="http (hook)" after_failures=7' in caplog.messages,
+        what="the recovered line",
+    )
 
 
 async def test_dead_job_blocks_only_its_aggregate(env: Env, http_receiver: HttpReceiver) -> None:
