@@ -7,6 +7,8 @@ The daemon side (EventService + ControlServer, uvloop) runs in a child process o
     .venv/bin/python bench/socket_throughput.py --events 100000 # the long run
     .venv/bin/python bench/socket_throughput.py --durability fsync
 
+Append scenarios: 1 connection with 1 request in flight, 16 connections with 1 each (the targets), and 1 connection
+with 16 requests in flight (one client shared by 16 tasks: how one process gets group commit from one socket).
 Prints one line per scenario: ops, seconds, ops/s, p50 and p99 latency in ms and the daemon process's CPU time
 per operation (the capacity figure that stays meaningful on a shared, loaded machine; the clients' own CPU per operation
 follows in parentheses: they share the machine's 2 cores with the daemon) (targets: ≥5,000 appends/s with one
@@ -150,26 +152,30 @@ def _report(name: str, ops: int, seconds: float, latencies: list[float]) -> None
     )
 
 
-async def _appends(port: int, token: str, connections: int, total: int, tag: str) -> None:
+async def _appends(port: int, token: str, connections: int, total: int, tag: str, in_flight: int = 1) -> None:
+    """`total` appends over `connections` clients, each with `in_flight` requests outstanding (tasks sharing it)."""
     from eventdbx import Client
 
-    per = total // connections
+    per = total // (connections * in_flight)
     latencies: list[float] = []
 
-    async def worker(n: int) -> None:
+    async def worker(db: Client, n: int) -> None:
+        for k in range(per):
+            started = time.perf_counter()
+            await db.append(
+                "bench", f"{tag}-{n}-{k % 100}", "item_created", payload={"k": k, "v": "x" * 40}
+            )
+            latencies.append(time.perf_counter() - started)
+
+    async def connection(c: int) -> None:
         async with Client("127.0.0.1", port, token=token, authenticate=False) as db:
-            for k in range(per):
-                started = time.perf_counter()
-                await db.append(
-                    "bench", f"{tag}-{n}-{k % 100}", "item_created", payload={"k": k, "v": "x" * 40}
-                )
-                latencies.append(time.perf_counter() - started)
+            await asyncio.gather(*(worker(db, c * in_flight + t) for t in range(in_flight)))
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(connections)))
+    await asyncio.gather(*(connection(c) for c in range(connections)))
     _report(
-        f"append {connections:>2} conn(s), 1 in flight each",
-        per * connections,
+        f"append {connections:>2} conn(s), {in_flight} in flight each",
+        per * connections * in_flight,
         time.perf_counter() - started,
         latencies,
     )
@@ -208,6 +214,7 @@ async def _run(port: int, token: str, events: int, reads: int) -> None:
     _CPU["client"] = time.process_time()
     await _appends(port, token, 1, events, "one")
     await _appends(port, token, 16, events, "many")
+    await _appends(port, token, 1, events, "piped", in_flight=16)  # one connection, pipelined
     for kind in ("getAggregate", "listEvents"):
         await _reads(port, kind, 1, reads, "many")
         await _reads(port, kind, 16, reads, "many")
@@ -240,7 +247,7 @@ def main() -> None:
             asyncio.run(_run(port, token, args.events, args.reads))
             rss, peak = _rss_mb(proc.pid)
             print(
-                f"daemon memory after {2 * args.events} appended events: VmRSS {rss:.1f} MB (peak {peak:.1f} MB)"
+                f"daemon memory after {3 * args.events} appended events: VmRSS {rss:.1f} MB (peak {peak:.1f} MB)"
             )
             wal = Path(tmp) / "event_store.db-wal"
             wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
