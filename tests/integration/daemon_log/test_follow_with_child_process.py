@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+from log_child_support import CHILD_LINE, CHILD_LINES, daemon_handler, force_rollover, start_child
+
 from eventdbx.cli.plugin_worker import LogFollower, follow_log
-from eventdbx.daemon_log import DailyGzipHandler
 
-CHILD_LINES = 20_000
 ROLLOVER_BYTES = 60_000
-CHILD = """
-import logging, sys
-from pathlib import Path
-from eventdbx.daemon_log import configure_logging
-
-configure_logging(Path(sys.argv[1]), also_stderr=False, rotate=False)
-log = logging.getLogger("eventdbx.child")
-for i in range(int(sys.argv[2])):
-    log.info("child line %d", i)
-"""
 
 
 def _wait_for_line(lines: list[str], wanted: str, start: int, timeout: float) -> int:
@@ -41,20 +26,14 @@ def _wait_for_line(lines: list[str], wanted: str, start: int, timeout: float) ->
 
 
 def test_the_follower_loses_and_doubles_no_line_of_a_child_across_rollovers(tmp_path: Path) -> None:
-    handler = DailyGzipHandler(tmp_path)
-    daemon = logging.getLogger("follow_test.daemon")
-    daemon.propagate = False
-    daemon.setLevel(logging.INFO)
-    daemon.addHandler(handler)
+    handler, daemon = daemon_handler(tmp_path, "follow_test.daemon")
     seen: list[str] = []
     stop = threading.Event()
     follower = threading.Thread(
         target=follow_log, args=(LogFollower(tmp_path / "eventdbx.log"), seen.append, stop, 0.001)
     )
     follower.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDBX_")}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(CHILD_LINES)], env=env,
-                             stderr=subprocess.PIPE, text=True)
+    child = start_child(tmp_path)
     rollovers = position = 0
     try:
         deadline = time.monotonic() + 60
@@ -62,11 +41,7 @@ def test_the_follower_loses_and_doubles_no_line_of_a_child_across_rollovers(tmp_
             if (tmp_path / "eventdbx.log").stat().st_size < ROLLOVER_BYTES:
                 time.sleep(0.001)
                 continue
-            handler.acquire()
-            try:
-                handler.doRollover()
-            finally:
-                handler.release()
+            force_rollover(handler)
             rollovers += 1
             daemon.info("after rollover %d", rollovers)
             # One rollover at a time: two between polls would hide the file in the middle, as with `tail -F`.
@@ -83,7 +58,7 @@ def test_the_follower_loses_and_doubles_no_line_of_a_child_across_rollovers(tmp_
         handler.close()
     assert not follower.is_alive()
     assert rollovers >= 3, f"only {rollovers} rollovers happened while the child wrote"
-    child_seen = [int(m[1]) for line in seen if (m := re.search(r"eventdbx\.child: child line (\d+)$", line))]
+    child_seen = [int(m[1]) for line in seen if (m := CHILD_LINE.search(line))]
     missing = sorted(set(range(CHILD_LINES)) - set(child_seen))
     assert (len(missing), missing[:10]) == (0, []), f"after {rollovers} rollovers"
     assert child_seen == list(range(CHILD_LINES))

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import logging
-import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from eventdbx.daemon_log import KEEP, DailyGzipHandler
+from log_child_support import CHILD_LINE, CHILD_LINES, daemon_handler, force_rollover, start_child
 
-CHILD_LINES = 20_000
+from eventdbx.daemon_log import KEEP
+
 ROLLOVER_BYTES = 90_000
 MAX_ROLLOVERS = KEEP - 2  # below the pruning limit, so every archive is still there to count
-CHILD = """
-import logging, sys
-from pathlib import Path
-from eventdbx.daemon_log import configure_logging
-
-configure_logging(Path(sys.argv[1]), also_stderr=False, rotate=False)
-log = logging.getLogger("eventdbx.child")
-for i in range(int(sys.argv[2])):
-    log.info("child line %d", i)
-"""
 
 
 def _all_lines(directory: Path) -> list[str]:
@@ -47,14 +34,8 @@ def _wait_for_no_plain_rotated_files(directory: Path, timeout: float) -> list[st
 
 
 def test_no_line_of_either_process_is_lost_or_doubled_across_rollovers(tmp_path: Path) -> None:
-    handler = DailyGzipHandler(tmp_path)
-    daemon = logging.getLogger("rotation_test.daemon")
-    daemon.propagate = False
-    daemon.setLevel(logging.INFO)
-    daemon.addHandler(handler)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDBX_")}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(CHILD_LINES)], env=env,
-                             stderr=subprocess.PIPE, text=True)
+    handler, daemon = daemon_handler(tmp_path, "rotation_test.daemon")
+    child = start_child(tmp_path)
     rollovers = daemon_lines = 0
     try:
         deadline = time.monotonic() + 60
@@ -64,11 +45,7 @@ def test_no_line_of_either_process_is_lost_or_doubled_across_rollovers(tmp_path:
                 continue
             daemon.info("daemon line %d", daemon_lines)
             daemon_lines += 1
-            handler.acquire()
-            try:
-                handler.doRollover()
-            finally:
-                handler.release()
+            force_rollover(handler)
             rollovers += 1
             daemon.info("daemon line %d", daemon_lines)
             daemon_lines += 1
@@ -82,7 +59,7 @@ def test_no_line_of_either_process_is_lost_or_doubled_across_rollovers(tmp_path:
         handler.close()
     assert rollovers >= 3, f"only {rollovers} rollovers happened while the child wrote"
     lines = _all_lines(tmp_path)
-    child_seen = Counter(int(m[1]) for line in lines if (m := re.search(r"eventdbx\.child: child line (\d+)$", line)))
+    child_seen = Counter(int(m[1]) for line in lines if (m := CHILD_LINE.search(line)))
     daemon_seen = Counter(int(m[1]) for line in lines if (m := re.fullmatch(r"daemon line (\d+)", line)))
     missing = sorted(set(range(CHILD_LINES)) - set(child_seen))
     doubled = sorted(n for n, count in child_seen.items() if count > 1)
