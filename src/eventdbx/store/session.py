@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from eventdbx.domain.records import AggregateRow, EventRecord, Snapshot
-from eventdbx.store import events, meta, schemas, snapshots, staging
+from eventdbx.store import events, meta, schemas, snapshots, staging, tokens
 from eventdbx.store.database import Database, WriteTransaction
 
 if TYPE_CHECKING:
@@ -165,18 +165,11 @@ class SqliteSession:
 
     def events_written(self, jti: str) -> int:
         """A token's written-events count."""
-        row = self.conn.execute(
-            "SELECT events_written FROM token_usage WHERE jti = ?", (jti,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])
+        return tokens.events_written(self.conn, jti)
 
     def add_events_written(self, jti: str, count: int) -> None:
         """Add to a token's written-events count."""
-        self.conn.execute(
-            "INSERT INTO token_usage (jti, events_written) VALUES (?, ?)"
-            " ON CONFLICT (jti) DO UPDATE SET events_written = events_written + excluded.events_written",
-            (jti, count),
-        )
+        tokens.add_events_written(self.conn, jti, count)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
