@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from eventdbx.cli.plugin_worker import MOVED_WAIT_POLLS, LogFollower, follow_log
+from eventdbx.cli.log_follower import MOVED_WAIT_POLLS, LogFollower, follow_log
 from eventdbx.daemon_log import DailyGzipHandler
 
 MIDNIGHT = datetime(2026, 3, 5, tzinfo=UTC).timestamp()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from log_child_support import CHILD_LINE, CHILD_LINES, daemon_handler, force_rollover, start_child
 
-from eventdbx.cli.plugin_worker import LogFollower, follow_log
+from eventdbx.cli.log_follower import LogFollower, follow_log
 
 ROLLOVER_BYTES = 60_000
 
