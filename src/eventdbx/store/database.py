@@ -229,7 +229,6 @@ def _create_file(path: Path) -> None:
         raise StorageError(f"cannot create event store at {path}: {exc.strerror}") from exc
 
 
-
 class WriteTransaction:
     """`Database.write()`'s context manager (a class: the generator-based one cost ~1.5 µs more per commit)."""
 

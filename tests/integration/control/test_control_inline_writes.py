@@ -44,6 +44,14 @@ class Path2:
         self.housekeeping += 1
         return self.finishes.pop(0) if self.finishes else True
 
+    def writer(self, **options: float) -> GroupCommitWriter[int, int]:
+        """A started writer committing on the loop through `inline`, else on its thread through `thread`."""
+        writer: GroupCommitWriter[int, int] = GroupCommitWriter(
+            self.thread, inline_batch=self.inline, housekeeping=self.housekeep, **options
+        )
+        writer.start()
+        return writer
+
 
 async def _until(condition: object, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
@@ -54,10 +62,7 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
 
 async def test_free_lock_commits_on_the_loop_and_busy_falls_back_in_order() -> None:
     paths = Path2()
-    writer: GroupCommitWriter[int, int] = GroupCommitWriter(
-        paths.thread, inline_batch=paths.inline, housekeeping=paths.housekeep, linger_secs=0
-    )
-    writer.start()
+    writer = paths.writer(linger_secs=0)
     try:
         assert await writer.submit(1) == 10
         paths.busy, paths.release = True, threading.Event()
@@ -81,10 +86,7 @@ async def test_free_lock_commits_on_the_loop_and_busy_falls_back_in_order() -> N
 async def test_housekeeping_runs_on_the_thread_every_n_inline_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_module, "HOUSEKEEPING_EVERY", 3)
     paths = Path2()
-    writer: GroupCommitWriter[int, int] = GroupCommitWriter(
-        paths.thread, inline_batch=paths.inline, housekeeping=paths.housekeep
-    )
-    writer.start()
+    writer = paths.writer()
     try:
         for n in range(7):
             assert await writer.submit(n) == n * 10
@@ -99,10 +101,7 @@ async def test_housekeeping_that_could_not_finish_runs_again_sooner(monkeypatch:
     monkeypatch.setattr(writer_module, "HOUSEKEEPING_RETRY", 2)
     paths = Path2()
     paths.finishes = [False]  # the first checkpoint finds others writing
-    writer: GroupCommitWriter[int, int] = GroupCommitWriter(
-        paths.thread, inline_batch=paths.inline, housekeeping=paths.housekeep
-    )
-    writer.start()
+    writer = paths.writer()
     try:
         for n in range(10):
             assert await writer.submit(n) == n * 10
